@@ -1,0 +1,116 @@
+// Package kv defines the client-facing contract of a Tutti node: the
+// requests, results, bucket properties, limits and errors that the HTTP and
+// gRPC APIs translate to and from, and the Service interface a node
+// implements. It holds types and validation only; no I/O.
+package kv
+
+import (
+	"context"
+	"time"
+)
+
+// Service is what one node offers its clients. Implementations are safe for
+// concurrent use. Errors are *Error values (test with AsError) or context
+// errors.
+type Service interface {
+	Get(ctx context.Context, req *GetRequest) (*GetResult, error)
+	Put(ctx context.Context, req *PutRequest) (*PutResult, error)
+	Delete(ctx context.Context, req *DeleteRequest) (*PutResult, error)
+	GetProps(ctx context.Context, bucket []byte) (Props, error)
+	// SetProps replaces a bucket's properties cluster-wide (gossiped).
+	SetProps(ctx context.Context, bucket []byte, p Props) error
+	// Cluster describes the members, their liveness and the ring.
+	Cluster() ClusterInfo
+	// Limits are the sizes this node enforces.
+	Limits() Limits
+}
+
+// Options are the per-request knobs. Zero values mean "the bucket's
+// default" (Timeout zero means the node's default timeout).
+type Options struct {
+	R, W, DW, PR, PW Quorum
+	Timeout          time.Duration
+}
+
+// GetRequest reads one key.
+type GetRequest struct {
+	Bucket, Key []byte
+	Options
+}
+
+// Sibling is one concurrent version of a value.
+type Sibling struct {
+	Value        []byte
+	ContentType  string
+	LastModified time.Time
+}
+
+// GetResult is a read's answer. Context is the opaque causal context to send
+// with the next write; it is set for deleted keys too.
+type GetResult struct {
+	Found    bool
+	Deleted  bool
+	Siblings []Sibling
+	Context  string
+}
+
+// PutRequest writes one value. Context is the opaque context of the versions
+// this write replaces, or empty for a write concurrent with what exists.
+type PutRequest struct {
+	Bucket, Key []byte
+	Value       []byte
+	ContentType string
+	Context     string
+	Options
+}
+
+// PutResult carries the context of the version just written.
+type PutResult struct {
+	Context string
+}
+
+// DeleteRequest deletes one key by writing a tombstone that replaces the
+// versions Context covers. Without a context, the node reads the key first
+// and deletes what that read returned.
+type DeleteRequest struct {
+	Bucket, Key []byte
+	Context     string
+	Options
+}
+
+// Limits are the sizes a node accepts.
+type Limits struct {
+	MaxBucketBytes int
+	MaxKeyBytes    int
+	MaxValueBytes  int
+}
+
+// DefaultLimits are the limits of a node that configures none.
+func DefaultLimits() Limits {
+	return Limits{MaxBucketBytes: 255, MaxKeyBytes: 1024, MaxValueBytes: 8 << 20}
+}
+
+// ClusterInfo describes the cluster as one node sees it.
+type ClusterInfo struct {
+	Self       string
+	Partitions int
+	N          int
+	// Version changes whenever the member set changes.
+	Version uint64
+	Members []Member
+	// Owners lists, for each partition, the ids of its N owners, preferred
+	// first.
+	Owners [][]string
+}
+
+// Member is one node of the cluster.
+type Member struct {
+	ID         string
+	Zone       string
+	HTTPAddr   string
+	GRPCAddr   string
+	GossipAddr string
+	Alive      bool
+	// Partitions is the number of partition replicas the node owns.
+	Partitions int
+}

@@ -1,0 +1,48 @@
+// Package storage defines the storage engine Tutti's replicas run on and the
+// order of keys inside it.
+//
+// An Engine is an ordered byte-string store, safe for concurrent use. Tutti
+// keeps one Engine per node. Object keys are laid out as
+//
+//	0x01 | partition (uint16 BE) | segment (uint16 BE) | uvarint(len bucket) | bucket | key
+//
+// so that one partition, and one Merkle segment inside it, is one contiguous
+// range. Keys starting with 0x00 hold node metadata (identity, counter lease).
+package storage
+
+import "errors"
+
+// ErrNotFound is returned by Get when the key is absent.
+var ErrNotFound = errors.New("storage: not found")
+
+// Engine is an ordered key-value store.
+//
+// Get returns a copy of the value that the caller owns. Apply writes a batch
+// atomically; with sync set it returns only once the batch is durable (for
+// Pebble: the WAL fsync, shared with concurrent writers by group commit).
+// Scan calls fn for each key in [lower, upper) in order until fn returns
+// false; key and value are valid only during the call.
+type Engine interface {
+	Get(key []byte) ([]byte, error)
+	Apply(b *Batch, sync bool) error
+	Scan(lower, upper []byte, fn func(key, value []byte) bool) error
+	Close() error
+}
+
+// Batch is a group of writes applied atomically by Engine.Apply.
+type Batch struct {
+	Ops []Op
+}
+
+// Op is one write in a Batch: a set, or a delete when Delete is true.
+type Op struct {
+	Key    []byte
+	Value  []byte
+	Delete bool
+}
+
+// Set adds a set of key to value.
+func (b *Batch) Set(key, value []byte) { b.Ops = append(b.Ops, Op{Key: key, Value: value}) }
+
+// Del adds a deletion of key.
+func (b *Batch) Del(key []byte) { b.Ops = append(b.Ops, Op{Key: key, Delete: true}) }
