@@ -31,6 +31,8 @@ const (
 	QuorumValue_QUORUM_VALUE_ONE     QuorumValue = -1
 	QuorumValue_QUORUM_VALUE_QUORUM  QuorumValue = -2
 	QuorumValue_QUORUM_VALUE_ALL     QuorumValue = -3
+	// An explicit count of zero (dw, pr, pw), distinct from the default.
+	QuorumValue_QUORUM_VALUE_ZERO QuorumValue = -4
 )
 
 // Enum value maps for QuorumValue.
@@ -40,12 +42,14 @@ var (
 		-1: "QUORUM_VALUE_ONE",
 		-2: "QUORUM_VALUE_QUORUM",
 		-3: "QUORUM_VALUE_ALL",
+		-4: "QUORUM_VALUE_ZERO",
 	}
 	QuorumValue_value = map[string]int32{
 		"QUORUM_VALUE_DEFAULT": 0,
 		"QUORUM_VALUE_ONE":     -1,
 		"QUORUM_VALUE_QUORUM":  -2,
 		"QUORUM_VALUE_ALL":     -3,
+		"QUORUM_VALUE_ZERO":    -4,
 	}
 )
 
@@ -1065,12 +1069,13 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\"\\\n" +
 	"\x15SetBucketPropsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12+\n" +
-	"\x05props\x18\x02 \x01(\v2\x15.tutti.v1.BucketPropsR\x05props*\x87\x01\n" +
+	"\x05props\x18\x02 \x01(\v2\x15.tutti.v1.BucketPropsR\x05props*\xa7\x01\n" +
 	"\vQuorumValue\x12\x18\n" +
 	"\x14QUORUM_VALUE_DEFAULT\x10\x00\x12\x1d\n" +
 	"\x10QUORUM_VALUE_ONE\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12 \n" +
 	"\x13QUORUM_VALUE_QUORUM\x10\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12\x1d\n" +
-	"\x10QUORUM_VALUE_ALL\x10\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x012\xf4\x02\n" +
+	"\x10QUORUM_VALUE_ALL\x10\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x01\x12\x1e\n" +
+	"\x11QUORUM_VALUE_ZERO\x10\xfc\xff\xff\xff\xff\xff\xff\xff\xff\x012\xf4\x02\n" +
 	"\x02KV\x122\n" +
 	"\x03Get\x12\x14.tutti.v1.GetRequest\x1a\x15.tutti.v1.GetResponse\x122\n" +
 	"\x03Put\x12\x14.tutti.v1.PutRequest\x1a\x15.tutti.v1.PutResponse\x12;\n" +

@@ -8,12 +8,22 @@
 //
 // so that one partition, and one Merkle segment inside it, is one contiguous
 // range. Keys starting with 0x00 hold node metadata (identity, counter lease).
+// ObjectKey, ParseObjectKey and the bounds functions build and parse these
+// keys; they are pure (no I/O, clock or goroutines).
+//
+// Memory is the in-memory Engine for tests and the deterministic simulator:
+// it models a write-ahead log, so a crash loses exactly the batches applied
+// since the last synced Apply. The Pebble adapter lives in package
+// pebblestore; package storagetest holds the conformance suite both pass.
 package storage
 
 import "errors"
 
 // ErrNotFound is returned by Get when the key is absent.
 var ErrNotFound = errors.New("storage: not found")
+
+// ErrClosed is returned (possibly wrapped) by an Engine's methods after Close.
+var ErrClosed = errors.New("storage: closed")
 
 // Engine is an ordered key-value store.
 //
@@ -22,6 +32,16 @@ var ErrNotFound = errors.New("storage: not found")
 // Pebble: the WAL fsync, shared with concurrent writers by group commit).
 // Scan calls fn for each key in [lower, upper) in order until fn returns
 // false; key and value are valid only during the call.
+//
+// Further guarantees every implementation keeps (package storagetest checks
+// all but durability, which each engine's crash tests check): Apply copies what it needs, so the caller may reuse the batch's
+// buffers once it returns; later ops in a batch win over earlier ones on the
+// same key; a synced Apply also makes every earlier batch durable, so an
+// empty batch applied with sync is a durability barrier. Scan reads one
+// consistent snapshot taken when it starts (a batch is seen whole or not at
+// all), a nil lower or upper leaves that side unbounded, and fn may call the
+// Engine. Close is idempotent; other methods return ErrClosed after it and
+// must not run concurrently with it.
 type Engine interface {
 	Get(key []byte) ([]byte, error)
 	Apply(b *Batch, sync bool) error

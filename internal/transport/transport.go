@@ -3,8 +3,26 @@
 //
 // A Transport is the dialing side: Call sends one request to the node
 // listening at addr and waits for its response or ctx's end. A Handler is
-// the listening side. The gRPC implementation batches concurrent requests to
-// one peer over a long-lived stream.
+// the listening side.
+//
+// GRPC is the gRPC implementation. By default it carries the calls to one
+// peer over a few long-lived bidirectional streams (Peer.Stream): a
+// stream's sender puts whatever is queued when it is ready into one frame,
+// so batches grow with load and a lone call waits for nobody; responses
+// come back batched the same way and are matched to calls by id. Each call
+// takes the stream with the fewest calls outstanding; a request too large
+// for a frame goes as its own unary RPC (Peer.Call), the mode that
+// Config.Mode can also select for every call.
+//
+// Failures: every Call returns by ctx's end at the latest, and ctx's
+// deadline travels with the request. When a peer's stream breaks, every
+// call pending on it fails at once with an error matching
+// ErrPeerUnavailable; the next call redials, and while a peer cannot be
+// reached calls to it fail fast for a short, growing backoff.
+//
+// Register serves a Handler on a grpc.Server that may carry other services
+// on the same port; TLSConfig supplies the server options and the dialer's
+// credentials.
 package transport
 
 import (
@@ -26,4 +44,12 @@ type Transport interface {
 	Call(ctx context.Context, addr string, req *tuttipb.PeerRequest) (*tuttipb.PeerResponse, error)
 	// Close releases all connections.
 	Close() error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req *tuttipb.PeerRequest) *tuttipb.PeerResponse
+
+// HandlePeer calls f.
+func (f HandlerFunc) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttipb.PeerResponse {
+	return f(ctx, req)
 }

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/metrics"
+)
+
+func TestGetProps(t *testing.T) {
+	e := newEnv(t)
+	e.svc.props = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
+	rec := e.do("GET", "/v1/buckets/b%2Fx/props", nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
+	}
+	want := `{"conflict":"lww","r":2,"w":"all","dw":0,"pr":"one","pw":"quorum"}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("body %s, want %s", got, want)
+	}
+	if len(e.svc.getProps) != 1 || string(e.svc.getProps[0]) != "b/x" {
+		t.Errorf("service asked for %q", e.svc.getProps)
+	}
+	if got := e.count(metrics.OpProps, metrics.OutcomeOK); got != 1 {
+		t.Errorf("props/ok = %v", got)
+	}
+}
+
+func TestSetPropsMergesGivenFields(t *testing.T) {
+	e := newEnv(t)
+	rec := e.do("PUT", "/v1/buckets/b/props", strings.NewReader(`{"conflict": "lww", "w": "all", "dw": 2}`))
+	if rec.Code != 200 {
+		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
+	}
+	want := kv.DefaultProps()
+	want.Conflict, want.W, want.DW = kv.LWW, kv.All, 2
+	if len(e.svc.setProps) != 1 {
+		t.Fatalf("SetProps called %d times", len(e.svc.setProps))
+	}
+	if got := e.svc.setProps[0]; string(got.bucket) != "b" || !reflect.DeepEqual(got.props, want) {
+		t.Errorf("SetProps(%q, %+v), want %+v", got.bucket, got.props, want)
+	}
+	var answered kv.Props
+	if err := json.Unmarshal(rec.Body.Bytes(), &answered); err != nil || answered != want {
+		t.Errorf("answer %s (%v), want %+v", rec.Body, err, want)
+	}
+}
+
+func TestSetPropsRejectsInvalid(t *testing.T) {
+	for _, body := range []string{
+		``,
+		`   `,
+		`{"conflict": "newest"}`,
+		`{"r": 4}`,
+		`{"r": 0}`,
+		`{"w": "most"}`,
+		`{"pw": null}`,
+		`{"colour": "blue"}`,
+		`{"r": 1`,
+		`{"r": 1} {"w": 2}`,
+		`[1, 2]`,
+		`"lww"`,
+	} {
+		e := newEnv(t)
+		rec := e.do("PUT", "/v1/buckets/b/props", strings.NewReader(body))
+		if rec.Code != 400 {
+			t.Errorf("body %q: status %d, want 400", body, rec.Code)
+			continue
+		}
+		errorOf(t, rec)
+		if len(e.svc.setProps) != 0 {
+			t.Errorf("body %q: SetProps called", body)
+		}
+	}
+}
+
+func TestSetPropsBodyOverLimit(t *testing.T) {
+	e := newEnv(t)
+	rec := e.do("PUT", "/v1/buckets/b/props", strings.NewReader(`{"conflict":"lww"`+strings.Repeat(" ", maxPropsBytes)+`}`))
+	if rec.Code != 413 {
+		t.Errorf("status %d, want 413", rec.Code)
+	}
+	if e.svc.dataCalls() != 0 {
+		t.Error("service called for an over-limit props body")
+	}
+}
+
+func TestSetPropsServiceErrors(t *testing.T) {
+	e := newEnv(t)
+	e.svc.err = kv.QuorumError("metadata not gossiped", 1, 0)
+	if rec := e.do("PUT", "/v1/buckets/b/props", strings.NewReader(`{"w":1}`)); rec.Code != 503 {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+	if rec := e.do("GET", "/v1/buckets/b/props", nil); rec.Code != 503 {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+}
+
+func TestClusterMembers(t *testing.T) {
+	e := newEnv(t)
+	rec := e.do("GET", "/v1/cluster/members", nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var members []struct {
+		ID        string `json:"id"`
+		Zone      string `json:"zone"`
+		Addresses struct {
+			HTTP, GRPC, Gossip string
+		} `json:"addresses"`
+		Alive      bool `json:"alive"`
+		Partitions int  `json:"partitions"`
+		Self       bool `json:"self"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &members); err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 3 {
+		t.Fatalf("members %+v", members)
+	}
+	m := members[1]
+	if m.ID != "n2" || m.Zone != "b" || m.Alive || m.Partitions != 4 || m.Self ||
+		m.Addresses.HTTP != "10.0.0.2:8080" || m.Addresses.GRPC != "10.0.0.2:8081" || m.Addresses.Gossip != "10.0.0.2:7946" {
+		t.Errorf("member n2 = %+v", m)
+	}
+	if !members[0].Self || !members[0].Alive {
+		t.Errorf("member n1 = %+v, want self and alive", members[0])
+	}
+	if got := e.count(metrics.OpCluster, metrics.OutcomeOK); got != 1 {
+		t.Errorf("cluster/ok = %v", got)
+	}
+}
+
+func TestClusterRing(t *testing.T) {
+	e := newEnv(t)
+	rec := e.do("GET", "/v1/cluster/ring", nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var ring struct {
+		Partitions int    `json:"partitions"`
+		N          int    `json:"n"`
+		Version    uint64 `json:"version"`
+		Ring       []struct {
+			Partition int      `json:"partition"`
+			Owners    []string `json:"owners"`
+		} `json:"ring"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &ring); err != nil {
+		t.Fatal(err)
+	}
+	if ring.Partitions != 4 || ring.N != 3 || ring.Version != 9 || len(ring.Ring) != 4 {
+		t.Fatalf("ring %+v", ring)
+	}
+	for p, want := range e.svc.cluster.Owners {
+		if ring.Ring[p].Partition != p || !reflect.DeepEqual(ring.Ring[p].Owners, want) {
+			t.Errorf("partition %d = %+v, want owners %v", p, ring.Ring[p], want)
+		}
+	}
+}
+
+func TestClusterRoutesTakeNoQuery(t *testing.T) {
+	e := newEnv(t)
+	for _, target := range []string{"/v1/cluster/ring?x=1", "/v1/cluster/members?r=1"} {
+		if rec := e.do("GET", target, nil); rec.Code != 400 {
+			t.Errorf("GET %s = %d, want 400", target, rec.Code)
+		}
+	}
+}

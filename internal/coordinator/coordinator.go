@@ -1,0 +1,182 @@
+// Package coordinator holds the decision logic of coordinating one read or
+// one write across a key's replicas: who is asked, which replies count, when
+// the request is answered and with what. It is pure: the caller sends the
+// messages, feeds replies and deadline expiry in whatever order they come,
+// and asks Done after each (Dynamo sections 4.5 and 5; Riak's get and put
+// FSMs). The same code runs under the real driver (internal/node) and the
+// deterministic simulator.
+package coordinator
+
+import (
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/quorum"
+)
+
+// Target is one replica a request goes to.
+type Target struct {
+	Node string
+	// Primary is true for a primary owner of the key's partition.
+	Primary bool
+}
+
+func primaries(ts []Target) int {
+	n := 0
+	for _, t := range ts {
+		if t.Primary {
+			n++
+		}
+	}
+	return n
+}
+
+// Read coordinates one quorum read: ask every target, answer once R replies
+// (PR of them from primaries) arrived, with the merge of every copy seen.
+type Read struct {
+	targets []Target
+	tally   *quorum.Read
+	policy  object.Policy
+	merged  *object.Object
+	// copies holds each answered target's copy (nil: not found), for read
+	// repair.
+	copies map[string]*object.Object
+}
+
+// NewRead starts a read over targets needing r replies, pr from primaries.
+func NewRead(targets []Target, r, pr int, policy object.Policy) *Read {
+	return &Read{
+		targets: targets,
+		tally:   quorum.NewRead(len(targets), primaries(targets), r, pr),
+		policy:  policy,
+		copies:  make(map[string]*object.Object, len(targets)),
+	}
+}
+
+// Targets lists the replicas to ask.
+func (g *Read) Targets() []Target { return g.targets }
+
+func (g *Read) target(node string) (Target, bool) {
+	for _, t := range g.targets {
+		if t.Node == node {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// Reply records node's copy (nil when it has none). Replies from nodes that
+// are not targets, and second replies, are ignored.
+func (g *Read) Reply(node string, obj *object.Object) {
+	t, ok := g.target(node)
+	if _, seen := g.copies[node]; !ok || seen {
+		return
+	}
+	g.copies[node] = obj
+	g.tally.Reply(t.Primary)
+	if obj == nil {
+		return
+	}
+	if g.merged == nil {
+		g.merged = obj
+		return
+	}
+	g.merged, _ = object.Merge(g.merged, obj, g.policy)
+}
+
+// Fail records that node failed or will not answer.
+func (g *Read) Fail(node string) {
+	t, ok := g.target(node)
+	if _, seen := g.copies[node]; !ok || seen {
+		return
+	}
+	g.copies[node] = nil
+	g.tally.Fail(t.Primary)
+}
+
+// Done reports whether the read is answered (successfully or not).
+func (g *Read) Done() bool { return g.tally.Done() }
+
+// Result is the read's answer once Done: the merged object (nil when no
+// replica had the key) or the unmet quorum.
+func (g *Read) Result() (*object.Object, error) {
+	if need, failed := g.tally.Failed(); failed && !g.tally.Succeeded() {
+		return nil, quorumError("read quorum not met: too few replicas answered", need)
+	}
+	return g.merged, nil
+}
+
+// Expire is the answer when the deadline passes before Done.
+func (g *Read) Expire() error {
+	return quorumError("timeout: too few replicas answered in time", g.tally.Shortfall())
+}
+
+// Write coordinates the replication of one new object version: the
+// coordinator stored it locally, the other targets merge it, and the write
+// is acknowledged once W stored it (DW of them durably, PW primaries).
+type Write struct {
+	targets []Target
+	tally   *quorum.Write
+	seen    map[string]bool
+}
+
+// NewWrite starts a write over targets (the coordinator included).
+func NewWrite(targets []Target, w, dw, pw int) *Write {
+	return &Write{
+		targets: targets,
+		tally:   quorum.NewWrite(len(targets), primaries(targets), w, dw, pw),
+		seen:    make(map[string]bool, len(targets)),
+	}
+}
+
+// Targets lists the replicas the write goes to.
+func (p *Write) Targets() []Target { return p.targets }
+
+func (p *Write) target(node string) (Target, bool) {
+	for _, t := range p.targets {
+		if t.Node == node {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// Ack records that node stored the object, durably or not.
+func (p *Write) Ack(node string, durable bool) {
+	t, ok := p.target(node)
+	if !ok || p.seen[node] {
+		return
+	}
+	p.seen[node] = true
+	p.tally.Ack(t.Primary, durable)
+}
+
+// Fail records that node failed or will not answer.
+func (p *Write) Fail(node string) {
+	t, ok := p.target(node)
+	if !ok || p.seen[node] {
+		return
+	}
+	p.seen[node] = true
+	p.tally.Fail(t.Primary)
+}
+
+// Done reports whether the write's outcome is known.
+func (p *Write) Done() bool { return p.tally.Done() }
+
+// Result is nil once the write succeeded, or the unmet quorum.
+func (p *Write) Result() error {
+	if p.tally.Succeeded() {
+		return nil
+	}
+	need, _ := p.tally.Failed()
+	return quorumError("write quorum not met: too few replicas acknowledged", need)
+}
+
+// Expire is the answer when the deadline passes before Done.
+func (p *Write) Expire() error {
+	return quorumError("timeout: too few replicas acknowledged in time", p.tally.Shortfall())
+}
+
+func quorumError(reason string, need quorum.Need) error {
+	return kv.QuorumError(reason+" ("+need.What+")", need.Needed, need.Answered)
+}

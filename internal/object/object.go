@@ -1,0 +1,197 @@
+// Package object defines Tutti's replicated object: the versions of one key
+// with their causal context, the conflict policies applied to them, and the
+// binary codecs for objects and for the causal context handed to clients.
+//
+// An Object is a dvv.Set of Content: every entry is a version (a value or a
+// tombstone) tagged with the dot of the write that made it. A coordinator
+// applies a client's write with Update; replicas combine copies with Merge.
+// Under the Siblings policy every concurrent version is kept until a write
+// whose context covers it replaces it. Under LWW only the greatest version
+// in the order (Modified, Dot.Actor, Dot.Counter) is kept; the others are
+// dropped even though no client saw them, and Update and Merge report how
+// many so a metric can count the loss.
+//
+// A delete is an Update whose Content is a tombstone (Deleted, no value), so
+// it supersedes what its context covers and stays concurrent with what it
+// does not. Objects are immutable values: operations return new objects and
+// share, never modify, the byte slices of their inputs. Update, Merge,
+// Live, IsDeleted, Empty, Encode and Digest treat a nil *Object as the empty
+// object. The package is pure: no I/O, clock or randomness.
+package object
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/hlc"
+)
+
+// MaxSiblings is the most versions an Update may leave in an object; a
+// write that would exceed it is refused, as unbounded siblings make every
+// read and merge of the key slower.
+const MaxSiblings = 1000
+
+// ErrTooManySiblings is returned by Update when the write would leave more
+// than MaxSiblings versions.
+var ErrTooManySiblings = errors.New("object: too many siblings")
+
+// ErrTombstoneValue is returned by Update for a tombstone that carries a
+// value.
+var ErrTombstoneValue = errors.New("object: tombstone with a value")
+
+// Content is one version of a key's value.
+type Content struct {
+	Value       []byte
+	ContentType string
+	// Modified is the coordinator's hybrid logical clock time of the write;
+	// it orders versions under LWW.
+	Modified hlc.Timestamp
+	// Deleted marks a tombstone, which has no value.
+	Deleted bool
+}
+
+// Entry is one version with the dot of the write that made it.
+type Entry = dvv.Entry[Content]
+
+// Object is the replicated state of one key. Its embedded Set keeps the
+// dvv invariant: the context covers every entry, entries are sorted by dot.
+type Object struct {
+	dvv.Set[Content]
+}
+
+// Policy is a bucket's conflict policy.
+type Policy int
+
+// Conflict policies.
+const (
+	// Siblings keeps every concurrent version for the application to merge.
+	Siblings Policy = iota
+	// LWW keeps only the greatest version by (Modified, Dot.Actor,
+	// Dot.Counter) and drops concurrent ones: a data-loss mode by design.
+	LWW
+)
+
+// String returns the policy's name as bucket properties spell it.
+func (p Policy) String() string {
+	switch p {
+	case Siblings:
+		return "siblings"
+	case LWW:
+		return "lww"
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+// set returns o's versions; the nil object has none.
+func (o *Object) set() dvv.Set[Content] {
+	if o == nil {
+		return dvv.Set[Content]{}
+	}
+	return o.Set
+}
+
+// Update applies a client's write at its coordinator: the write's context
+// ctx supersedes the versions it covers, (dot, c) is added, then policy p
+// applies. It returns the new object and, under LWW, how many concurrent
+// versions were dropped (possibly the new one, if a concurrent version is
+// newer). It fails, leaving o as it was, when dot is not fresh
+// (dvv.ErrStaleDot), when c is a tombstone with a value, or when the write
+// would leave more than MaxSiblings versions.
+func (o *Object) Update(ctx dvv.VV, dot dvv.Dot, c Content, p Policy) (*Object, int, error) {
+	if c.Deleted && len(c.Value) > 0 {
+		return nil, 0, ErrTombstoneValue
+	}
+	s, err := o.set().Update(ctx, dot, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	dropped := 0
+	if p == LWW {
+		s, dropped = keepGreatest(s, s.Entries)
+	}
+	if len(s.Entries) > MaxSiblings {
+		return nil, 0, fmt.Errorf("%w: %d", ErrTooManySiblings, len(s.Entries))
+	}
+	return &Object{s}, dropped, nil
+}
+
+// Merge combines two replicas' copies of one key (dvv.Sync), then applies
+// policy p. Under LWW it returns how many concurrent versions it dropped.
+//
+// Under LWW a version can be dropped on one replica while its dot stays in
+// the context, so two copies can each cover the other's only version; a
+// plain sync would then hold nothing. Merge instead keeps the greatest of
+// both sides' versions, so the object never empties and replicas still
+// converge: once their contexts are equal, merging computes a maximum.
+func Merge(a, b *Object, p Policy) (merged *Object, lwwDropped int) {
+	s := dvv.Sync(a.set(), b.set())
+	if p != LWW {
+		return &Object{s}, 0
+	}
+	candidates := s.Entries
+	if len(candidates) == 0 {
+		candidates = slices.Concat(a.set().Entries, b.set().Entries)
+	}
+	s, dropped := keepGreatest(s, candidates)
+	return &Object{s}, dropped
+}
+
+// keepGreatest returns s holding only the greatest of candidates in the LWW
+// order, and how many candidates with other dots it dropped.
+func keepGreatest(s dvv.Set[Content], candidates []Entry) (dvv.Set[Content], int) {
+	if len(candidates) == 0 {
+		return s, 0
+	}
+	best := candidates[0]
+	for _, e := range candidates[1:] {
+		if lwwLess(best, e) {
+			best = e
+		}
+	}
+	dropped := 0
+	for _, e := range candidates {
+		if e.Dot != best.Dot {
+			dropped++
+		}
+	}
+	return dvv.Set[Content]{Context: s.Context, Entries: []Entry{best}}, dropped
+}
+
+// lwwLess orders versions for LWW: by Modified, then by dot, a total order
+// on distinct writes so that every replica picks the same winner.
+func lwwLess(a, b Entry) bool {
+	if c := a.Value.Modified.Compare(b.Value.Modified); c != 0 {
+		return c < 0
+	}
+	return a.Dot.Compare(b.Dot) < 0
+}
+
+// Live returns the versions that are not tombstones.
+func (o *Object) Live() []Entry {
+	var live []Entry
+	for _, e := range o.set().Entries {
+		if !e.Value.Deleted {
+			live = append(live, e)
+		}
+	}
+	return live
+}
+
+// IsDeleted reports whether o has versions and all are tombstones.
+func (o *Object) IsDeleted() bool {
+	entries := o.set().Entries
+	for _, e := range entries {
+		if !e.Value.Deleted {
+			return false
+		}
+	}
+	return len(entries) > 0
+}
+
+// Empty reports whether o has no versions at all (a key never written, or
+// nothing yet received).
+func (o *Object) Empty() bool {
+	return len(o.set().Entries) == 0
+}
