@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tutti-kv/tutti/api/tuttipb"
+	"github.com/tutti-kv/tutti/client"
+)
+
+// clientFlags are the connection and quorum flags of the client commands.
+type clientFlags struct {
+	endpoints string
+	timeout   time.Duration
+	quorums   map[string]*string
+}
+
+func (f *clientFlags) register(fs *pflag.FlagSet, quorums ...string) {
+	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints(), "gRPC addresses of cluster nodes, comma-separated (env TUTTI_ENDPOINTS)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "request timeout")
+	f.quorums = map[string]*string{}
+	for _, q := range quorums {
+		f.quorums[q] = fs.String(q, "", q+": a count or one, quorum, all (default: the bucket's)")
+	}
+}
+
+func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
+	eps := splitList(f.endpoints)
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("no endpoints: set --endpoints or TUTTI_ENDPOINTS")
+	}
+	c, err := client.New(ctx, eps)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", strings.Join(eps, ","), err)
+	}
+	return c, nil
+}
+
+// options turns the quorum flags into request options.
+func (f *clientFlags) options() ([]client.ReqOption, error) {
+	opts := []client.ReqOption{client.WithTimeout(f.timeout)}
+	setters := map[string]func(client.Quorum) client.ReqOption{
+		"r": client.R, "pr": client.PR, "w": client.W, "dw": client.DW, "pw": client.PW,
+	}
+	for name, v := range f.quorums {
+		if *v == "" {
+			continue
+		}
+		q, err := client.ParseQuorum(*v)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", name, err)
+		}
+		opts = append(opts, setters[name](q))
+	}
+	return opts, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseTarget splits BUCKET/KEY at the first slash.
+func parseTarget(s string) (bucket, key string, err error) {
+	bucket, key, ok := strings.Cut(s, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", fmt.Errorf("%q is not BUCKET/KEY", s)
+	}
+	return bucket, key, nil
+}
+
+func newPutCommand() *cobra.Command {
+	var (
+		f           clientFlags
+		causal      string
+		contentType string
+	)
+	cmd := &cobra.Command{
+		Use:   "put BUCKET/KEY [VALUE]",
+		Short: "Write a value (read from standard input when VALUE is absent)",
+		Long: `put writes a value. Without --context the write is concurrent with whatever the key
+holds (in a siblings bucket it becomes one more sibling); with the context a get printed,
+it replaces exactly the versions that get saw. Prints the new version's context.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, key, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			var value []byte
+			if len(args) == 2 {
+				value = []byte(args[1])
+			} else if value, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+				return err
+			}
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, client.WithContext(causal), client.WithContentType(contentType))
+			c, err := f.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctxOut, err := c.Put(cmd.Context(), bucket, key, value, opts...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "context: %s\n", ctxOut)
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), "w", "dw", "pw")
+	cmd.Flags().StringVar(&causal, "context", "", "causal context from a previous get")
+	cmd.Flags().StringVar(&contentType, "content-type", "text/plain", "content type stored with the value")
+	return cmd
+}
+
+func newGetCommand() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "get BUCKET/KEY",
+		Short: "Read a key: its value, or every sibling, and its context",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, key, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			c, err := f.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			obj, err := c.Get(cmd.Context(), bucket, key, opts...)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case obj.Deleted:
+				fmt.Fprintf(out, "deleted\ncontext: %s\n", obj.Context)
+				return exitError(2)
+			case !obj.Found:
+				fmt.Fprintln(out, "not found")
+				return exitError(2)
+			}
+			if len(obj.Siblings) > 1 {
+				fmt.Fprintf(out, "%d siblings\n", len(obj.Siblings))
+			}
+			for i, s := range obj.Siblings {
+				if len(obj.Siblings) > 1 {
+					fmt.Fprintf(out, "--- sibling %d\n", i+1)
+				}
+				fmt.Fprintf(out, "content-type: %s\nlast-modified: %s\n", s.ContentType, s.LastModified.Format(time.RFC3339Nano))
+				if utf8.Valid(s.Value) {
+					fmt.Fprintf(out, "value: %s\n", s.Value)
+				} else {
+					fmt.Fprintf(out, "value: (%d bytes of binary)\n", len(s.Value))
+				}
+			}
+			fmt.Fprintf(out, "context: %s\n", obj.Context)
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), "r", "pr")
+	return cmd
+}
+
+func newDeleteCommand() *cobra.Command {
+	var (
+		f      clientFlags
+		causal string
+	)
+	cmd := &cobra.Command{
+		Use:   "delete BUCKET/KEY",
+		Short: "Delete a key (writes a tombstone over the versions the context covers)",
+		Long: `delete writes a tombstone. With --context it replaces exactly the versions that context
+covers; without, the node reads the key first and deletes what that read returned.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, key, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			c, err := f.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctxOut, err := c.Delete(cmd.Context(), bucket, key, append(opts, client.WithContext(causal))...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted\ncontext: %s\n", ctxOut)
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), "w", "dw", "pw")
+	cmd.Flags().StringVar(&causal, "context", "", "causal context from a previous get")
+	return cmd
+}
+
+func newStatusCommand() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the members, their liveness and partitions per node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			var lastErr error
+			for _, addr := range splitList(f.endpoints) {
+				ring, err := fetchRing(ctx, addr)
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				printStatus(cmd.OutOrStdout(), addr, ring)
+				return nil
+			}
+			if lastErr == nil {
+				lastErr = fmt.Errorf("no endpoints: set --endpoints or TUTTI_ENDPOINTS")
+			}
+			return lastErr
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func fetchRing(ctx context.Context, addr string) (*tuttipb.RingResponse, error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	ring, err := tuttipb.NewKVClient(cc).Ring(ctx, &tuttipb.RingRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	return ring, nil
+}
+
+func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
+	counts := make([]int, len(ring.Members))
+	for _, p := range ring.Owners {
+		for _, o := range p.Owners {
+			if int(o) < len(counts) {
+				counts[o]++
+			}
+		}
+	}
+	alive := 0
+	for _, m := range ring.Members {
+		if m.Alive {
+			alive++
+		}
+	}
+	fmt.Fprintf(out, "cluster as seen by %s: %d members (%d alive), %d partitions, N=%d, ring version %016x\n\n",
+		via, len(ring.Members), alive, ring.Partitions, ring.N, ring.Version)
+	idx := make([]int, len(ring.Members))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return ring.Members[idx[a]].Id < ring.Members[idx[b]].Id })
+	fmt.Fprintf(out, "%-12s %-6s %-8s %-10s %-22s %s\n", "node", "alive", "zone", "partitions", "grpc", "http")
+	for _, i := range idx {
+		m := ring.Members[i]
+		state := "up"
+		if !m.Alive {
+			state = "DOWN"
+		}
+		zone := m.Zone
+		if zone == "" {
+			zone = "-"
+		}
+		fmt.Fprintf(out, "%-12s %-6s %-8s %-10d %-22s %s\n", m.Id, state, zone, counts[i], m.GrpcAddr, m.HttpAddr)
+	}
+}

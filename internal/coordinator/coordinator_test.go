@@ -1,0 +1,133 @@
+package coordinator
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/object"
+)
+
+func three() []Target {
+	return []Target{{"a", true}, {"b", true}, {"c", true}}
+}
+
+func write(t *testing.T, base *object.Object, ctx dvv.VV, actor, counter uint64, v string) *object.Object {
+	t.Helper()
+	if base == nil {
+		base = &object.Object{}
+	}
+	o, _, err := base.Update(ctx, dvv.Dot{Actor: actor, Counter: counter}, object.Content{Value: []byte(v)}, object.Siblings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestReadMergesDivergentCopies: Dynamo section 4.4: "if the read finds
+// multiple versions that are not causally related, it returns all of them";
+// a read answered by replicas holding concurrent versions returns both.
+func TestReadMergesDivergentCopies(t *testing.T) {
+	x := write(t, nil, nil, 1, 1, "x")
+	y := write(t, nil, nil, 2, 1, "y")
+	g := NewRead(three(), 2, 0, object.Siblings)
+	g.Reply("a", x)
+	if g.Done() {
+		t.Fatal("done after one of r=2 replies")
+	}
+	g.Reply("b", y)
+	if !g.Done() {
+		t.Fatal("not done after r=2 replies")
+	}
+	obj, err := g.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.Entries) != 2 {
+		t.Fatalf("merged %d versions, want 2", len(obj.Entries))
+	}
+}
+
+// TestReadNotFoundCounts: a replica without the key is a reply (notfound_ok),
+// and a read where no replica has it answers nil.
+func TestReadNotFoundCounts(t *testing.T) {
+	g := NewRead(three(), 2, 0, object.Siblings)
+	g.Reply("a", nil)
+	g.Reply("c", nil)
+	obj, err := g.Result()
+	if !g.Done() || err != nil || obj != nil {
+		t.Fatalf("done=%v obj=%v err=%v", g.Done(), obj, err)
+	}
+}
+
+func TestReadFailsWhenTooFewCanAnswer(t *testing.T) {
+	g := NewRead(three(), 2, 0, object.Siblings)
+	g.Fail("a")
+	g.Reply("b", nil)
+	g.Reply("b", nil) // a second reply from one node counts once
+	if g.Done() {
+		t.Fatal("done with one reply and one outstanding")
+	}
+	g.Fail("c")
+	_, err := g.Result()
+	var e *kv.Error
+	if !errors.As(err, &e) || e.Kind != kv.Unavailable || e.Needed != 2 || e.Answered != 1 {
+		t.Fatalf("result %v, want unavailable 2/1", err)
+	}
+}
+
+func TestReadIgnoresStrangers(t *testing.T) {
+	g := NewRead(three(), 1, 0, object.Siblings)
+	g.Reply("zz", write(t, nil, nil, 9, 1, "z"))
+	if g.Done() {
+		t.Fatal("a reply from a non-target counted")
+	}
+}
+
+// TestPrimaryReadQuorum: pr counts only primary owners.
+func TestPrimaryReadQuorum(t *testing.T) {
+	targets := []Target{{"a", true}, {"b", false}, {"c", false}}
+	g := NewRead(targets, 1, 1, object.Siblings)
+	g.Reply("b", nil)
+	g.Reply("c", nil)
+	if g.Done() {
+		t.Fatal("answered without the primary")
+	}
+	g.Fail("a")
+	if _, err := g.Result(); err == nil {
+		t.Fatal("pr=1 met without a primary reply")
+	}
+}
+
+// TestWriteQuorum: Dynamo section 4.5: the write succeeds once W nodes,
+// the coordinator among them, stored it.
+func TestWriteQuorum(t *testing.T) {
+	p := NewWrite(three(), 2, 1, 0)
+	p.Ack("a", true)
+	if p.Done() {
+		t.Fatal("done after 1 of w=2")
+	}
+	p.Ack("b", false)
+	if !p.Done() || p.Result() != nil {
+		t.Fatalf("done=%v result=%v after w=2 acks with one durable", p.Done(), p.Result())
+	}
+}
+
+func TestWriteDurableQuorum(t *testing.T) {
+	p := NewWrite(three(), 2, 2, 0)
+	p.Ack("a", true)
+	p.Ack("b", false)
+	if p.Done() {
+		t.Fatal("dw=2 met with one durable ack")
+	}
+	p.Fail("c")
+	err := p.Result()
+	var e *kv.Error
+	if !p.Done() || !errors.As(err, &e) || e.Needed != 2 || e.Answered != 1 {
+		t.Fatalf("done=%v err=%v, want dw failure 2/1", p.Done(), err)
+	}
+	if e2, ok := p.Expire().(*kv.Error); !ok || e2.Kind != kv.Unavailable {
+		t.Fatalf("Expire = %v", p.Expire())
+	}
+}

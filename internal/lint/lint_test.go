@@ -1,0 +1,224 @@
+// Package lint holds the project's architecture rules as tests: the pure
+// protocol packages stay free of I/O, clocks, randomness and goroutines (so
+// that the simulator can drive them deterministically), no package keeps
+// mutable state at package level, and the public client imports nothing
+// internal.
+package lint
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// purePackages take time, randomness and I/O only as inputs.
+var purePackages = []string{
+	"internal/coordinator",
+	"internal/dvv",
+	"internal/hlc",
+	"internal/membership",
+	"internal/object",
+	"internal/quorum",
+	"internal/ring",
+}
+
+// forbiddenInPure are imports that bring I/O, goroutine synchronisation,
+// global randomness or logging into a pure package.
+var forbiddenInPure = []string{
+	"net", "os", "os/exec", "os/signal", "syscall", "io/ioutil",
+	"math/rand", "math/rand/v2", "crypto/rand",
+	"sync", "sync/atomic", "log", "log/slog",
+	"github.com/cockroachdb/pebble", "github.com/hashicorp/memberlist", "google.golang.org/grpc",
+}
+
+// forbiddenTimeFuncs read the wall clock or sleep; pure code may use the
+// time package's types but not these.
+var forbiddenTimeFuncs = []string{"Now", "Since", "Until", "Sleep", "After", "AfterFunc", "Tick", "NewTimer", "NewTicker"}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("repository root not found from %s", dir)
+	}
+	return dir
+}
+
+// parseDir parses the non-test Go files of one directory.
+func parseDir(t *testing.T, dir string) (*token.FileSet, []*ast.File) {
+	t.Helper()
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return fset, files
+}
+
+func importPath(s *ast.ImportSpec) string {
+	p, _ := strconv.Unquote(s.Path.Value)
+	return p
+}
+
+func TestPurePackages(t *testing.T) {
+	root := repoRoot(t)
+	for _, pkg := range purePackages {
+		dir := filepath.Join(root, pkg)
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("pure package %s is missing", pkg)
+			continue
+		}
+		fset, files := parseDir(t, dir)
+		if len(files) == 0 {
+			t.Errorf("pure package %s has no files", pkg)
+		}
+		for _, f := range files {
+			timeName := ""
+			for _, imp := range f.Imports {
+				path := importPath(imp)
+				for _, bad := range forbiddenInPure {
+					if path == bad || strings.HasPrefix(path, bad+"/") {
+						t.Errorf("%s: pure package imports %s", fset.Position(imp.Pos()), path)
+					}
+				}
+				if path == "time" {
+					timeName = "time"
+					if imp.Name != nil {
+						timeName = imp.Name.Name
+					}
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GoStmt:
+					t.Errorf("%s: goroutine in pure package %s", fset.Position(n.Pos()), pkg)
+				case *ast.SelectStmt:
+					t.Errorf("%s: select in pure package %s", fset.Position(n.Pos()), pkg)
+				case *ast.SelectorExpr:
+					if id, ok := n.X.(*ast.Ident); ok && timeName != "" && id.Name == timeName {
+						for _, fn := range forbiddenTimeFuncs {
+							if n.Sel.Name == fn {
+								t.Errorf("%s: time.%s in pure package %s", fset.Position(n.Pos()), fn, pkg)
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+}
+
+// goDirs lists every directory with Go files under the given roots,
+// skipping generated protobuf code.
+func goDirs(t *testing.T, root string, under ...string) []string {
+	t.Helper()
+	var dirs []string
+	for _, u := range under {
+		base := filepath.Join(root, u)
+		if _, err := os.Stat(base); err != nil {
+			continue
+		}
+		err := filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (d.Name() == "testdata" || d.Name() == "tuttipb") {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(path, ".go") {
+				dir := filepath.Dir(path)
+				if len(dirs) == 0 || dirs[len(dirs)-1] != dir {
+					dirs = append(dirs, dir)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dirs
+}
+
+// TestNoPackageState allows package-level variables only for sentinel
+// errors (errors.New) and compile-time interface checks (var _ I = ...).
+// Lists of constants live in functions or in this test's own package.
+func TestNoPackageState(t *testing.T) {
+	root := repoRoot(t)
+	for _, dir := range goDirs(t, root, "internal", "client", "cmd") {
+		if strings.HasSuffix(dir, filepath.Join("internal", "lint")) {
+			continue
+		}
+		fset, files := parseDir(t, dir)
+		for _, f := range files {
+			for _, decl := range f.Decls {
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok || gd.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, name := range vs.Names {
+						if name.Name == "_" {
+							continue
+						}
+						if i < len(vs.Values) && isErrorSentinel(vs.Values[i]) {
+							continue
+						}
+						t.Errorf("%s: package-level variable %s (only sentinel errors are allowed)", fset.Position(name.Pos()), name.Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+func isErrorSentinel(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	pkg, ok := sel.X.(*ast.Ident)
+	return ok && ((pkg.Name == "errors" && sel.Sel.Name == "New") || (pkg.Name == "fmt" && sel.Sel.Name == "Errorf"))
+}
+
+// TestClientImportsNothingInternal keeps the public client usable on its
+// own.
+func TestClientImportsNothingInternal(t *testing.T) {
+	root := repoRoot(t)
+	for _, dir := range goDirs(t, root, "client") {
+		fset, files := parseDir(t, dir)
+		for _, f := range files {
+			for _, imp := range f.Imports {
+				if strings.Contains(importPath(imp), "/internal/") {
+					t.Errorf("%s: client imports %s", fset.Position(imp.Pos()), importPath(imp))
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/transport"
+)
+
+// Config is one node's configuration. Fields left zero take the defaults
+// documented beside them (see Defaults).
+type Config struct {
+	// ID names the node in the ring; it must be stable across restarts.
+	// Default: the gossip address.
+	ID string
+	// Zone is the node's failure domain (rack, availability zone); replicas
+	// of a partition go to distinct zones when there are at least N.
+	Zone string
+	// DataDir holds the node's storage. A new or lost data directory gives
+	// the node a new actor id.
+	DataDir string
+	// HTTPAddr, GRPCAddr and GossipAddr are host:port listen addresses; the
+	// addresses actually bound are advertised to peers, so port 0 works.
+	HTTPAddr   string
+	GRPCAddr   string
+	GossipAddr string
+	// Join lists gossip addresses of existing members.
+	Join []string
+	// Cluster names the cluster (default "tutti"). Nodes of clusters with
+	// another name, partition count or N refuse each other.
+	Cluster string
+	// Partitions is Q, fixed at cluster creation (default 256).
+	Partitions int
+	// N is the replication factor (default 3).
+	N int
+	// Limits are the request sizes accepted (default kv.DefaultLimits).
+	Limits kv.Limits
+	// Timeout is the default request timeout (default 5s).
+	Timeout time.Duration
+	// ContextSecret keys the MAC that makes causal contexts tamper-evident.
+	// Every node of a cluster needs the same one. Default: derived from the
+	// cluster name, which detects corruption but not deliberate forgery.
+	ContextSecret string
+	// TLS secures internode gRPC; empty means plaintext.
+	TLS transport.TLSConfig
+	// FastGossip uses short gossip intervals, for tests and local clusters.
+	FastGossip bool
+	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP port.
+	Pprof bool
+	// Logger receives the node's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults returns c with every zero field set to its default.
+func (c Config) Defaults() Config {
+	if c.Cluster == "" {
+		c.Cluster = "tutti"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 256
+	}
+	if c.N == 0 {
+		c.N = 3
+	}
+	if c.Limits == (kv.Limits{}) {
+		c.Limits = kv.DefaultLimits()
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.ID == "" {
+		c.ID = c.GossipAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("node: an id (or a gossip address) is required")
+	case c.DataDir == "":
+		return fmt.Errorf("node: a data directory is required")
+	case c.Partitions < 1 || c.Partitions > 1<<16 || c.Partitions&(c.Partitions-1) != 0:
+		return fmt.Errorf("node: partitions must be a power of two between 1 and 65536, not %d", c.Partitions)
+	case c.N < 1 || c.N > 16:
+		return fmt.Errorf("node: n must be between 1 and 16, not %d", c.N)
+	case c.Limits.MaxValueBytes < 1 || c.Limits.MaxKeyBytes < 1 || c.Limits.MaxBucketBytes < 1:
+		return fmt.Errorf("node: limits must be positive")
+	case c.Timeout < 0:
+		return fmt.Errorf("node: timeout must not be negative")
+	}
+	return nil
+}
+
+// ClusterID is what gossip compares to keep clusters apart.
+func (c Config) ClusterID() string {
+	return fmt.Sprintf("%s/q=%d/n=%d", c.Cluster, c.Partitions, c.N)
+}

@@ -1,0 +1,331 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tutti-kv/tutti/internal/kv"
+)
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+type testCluster struct {
+	t     testing.TB
+	dir   string
+	nodes []*Node
+	cfgs  []Config
+}
+
+// startCluster runs size nodes in this process with replication factor n.
+func startCluster(t testing.TB, size, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, dir: t.TempDir()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := 0; i < size; i++ {
+		cfg := Config{
+			ID:         fmt.Sprintf("n%d", i+1),
+			DataDir:    filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
+			HTTPAddr:   "127.0.0.1:0",
+			GRPCAddr:   "127.0.0.1:0",
+			GossipAddr: freeAddr(t),
+			N:          n,
+			Partitions: 64,
+			FastGossip: true,
+			Logger:     log,
+			Timeout:    3 * time.Second,
+		}
+		if i > 0 {
+			cfg.Join = []string{c.cfgs[0].GossipAddr}
+		}
+		c.cfgs = append(c.cfgs, cfg)
+		nd, err := Start(cfg)
+		if err != nil {
+			t.Fatalf("start node %d: %v", i+1, err)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			if nd != nil {
+				nd.Close()
+			}
+		}
+	})
+	c.waitAlive(size)
+	return c
+}
+
+// waitAlive waits until every running node sees want live members.
+func (c *testCluster) waitAlive(want int) {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, nd := range c.nodes {
+			if nd == nil {
+				continue
+			}
+			alive := 0
+			for _, m := range nd.Cluster().Members {
+				if m.Alive {
+					alive++
+				}
+			}
+			ok = ok && alive == want
+		}
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("cluster did not converge to %d live members", want)
+}
+
+// waitProps waits until every node has the bucket's conflict policy by
+// gossip.
+func (c *testCluster) waitProps(bucket []byte, conflict string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, nd := range c.nodes {
+		for {
+			got, _ := nd.GetProps(context.Background(), bucket)
+			if got.Conflict == conflict {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s never saw conflict policy %s", nd.ID(), conflict)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func values(res *kv.GetResult) []string {
+	var vs []string
+	for _, s := range res.Siblings {
+		vs = append(vs, string(s.Value))
+	}
+	sort.Strings(vs)
+	return vs
+}
+
+func TestPutGetAcrossNodes(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	b, k := []byte("users"), []byte("alice")
+	put, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("v1"), ContentType: "text/plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nd := range c.nodes {
+		got, err := nd.Get(ctx, &kv.GetRequest{Bucket: b, Key: k, Options: kv.Options{R: kv.All}})
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		if !got.Found || len(got.Siblings) != 1 || string(got.Siblings[0].Value) != "v1" || got.Siblings[0].ContentType != "text/plain" {
+			t.Fatalf("node %d read %+v", i, got)
+		}
+		if got.Context != put.Context {
+			t.Fatalf("node %d context %q, the put answered %q", i, got.Context, put.Context)
+		}
+	}
+	// Every replica holds the write (N=3 on 3 nodes: all of them).
+	for i, nd := range c.nodes {
+		st := nd.ring.Load()
+		obj, _, err := nd.readLocal(st.place(b, k))
+		if err != nil || obj == nil || len(obj.Entries) != 1 {
+			t.Fatalf("node %d local copy %+v, %v", i, obj, err)
+		}
+	}
+}
+
+func TestConcurrentWritesBecomeSiblingsAndContextResolves(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	b, k := []byte("b"), []byte("k")
+	if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[1].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.nodes[2].Get(ctx, &kv.GetRequest{Bucket: b, Key: k, Options: kv.Options{R: kv.All}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := values(got); !slices.Equal(vs, []string{"a", "b"}) {
+		t.Fatalf("siblings %v, want [a b]", vs)
+	}
+	if _, err := c.nodes[2].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("ab"), Context: got.Context}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.nodes[0].Get(ctx, &kv.GetRequest{Bucket: b, Key: k, Options: kv.Options{R: kv.All}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := values(got); !slices.Equal(vs, []string{"ab"}) {
+		t.Fatalf("after resolving: %v, want [ab]", vs)
+	}
+}
+
+func TestDeleteLeavesTombstoneWithContext(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	b, k := []byte("b"), []byte("gone")
+	if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[1].Delete(ctx, &kv.DeleteRequest{Bucket: b, Key: k}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.nodes[2].Get(ctx, &kv.GetRequest{Bucket: b, Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Found || !got.Deleted || got.Context == "" {
+		t.Fatalf("after delete: %+v, want deleted with a context", got)
+	}
+	// A write with the tombstone's context replaces it.
+	if _, err := c.nodes[2].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("back"), Context: got.Context}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.nodes[0].Get(ctx, &kv.GetRequest{Bucket: b, Key: k, Options: kv.Options{R: kv.All}})
+	if err != nil || !slices.Equal(values(got), []string{"back"}) {
+		t.Fatalf("rewrite after delete: %+v, %v", got, err)
+	}
+}
+
+func TestLWWBucketKeepsOneValue(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	b := []byte("sessions")
+	p := kv.DefaultProps()
+	p.Conflict = kv.LWW
+	if err := c.nodes[0].SetProps(ctx, b, p); err != nil {
+		t.Fatal(err)
+	}
+	c.waitProps(b, kv.LWW)
+	for i, v := range []string{"first", "second", "third"} {
+		if _, err := c.nodes[i].Put(ctx, &kv.PutRequest{Bucket: b, Key: []byte("s"), Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.nodes[0].Get(ctx, &kv.GetRequest{Bucket: b, Key: []byte("s"), Options: kv.Options{R: kv.All}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := values(got); !slices.Equal(vs, []string{"third"}) {
+		t.Fatalf("lww bucket holds %v, want [third]", vs)
+	}
+}
+
+func TestQuorumUnmetSaysNeededAndAnswered(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	// Stop two nodes; the survivor cannot reach W=2.
+	c.nodes[1].Close()
+	c.nodes[2].Close()
+	c.nodes[1], c.nodes[2] = nil, nil
+	_, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"),
+		Options: kv.Options{Timeout: 500 * time.Millisecond}})
+	var e *kv.Error
+	if !errors.As(err, &e) || e.Kind != kv.Unavailable || e.Needed != 2 || e.Answered != 1 {
+		t.Fatalf("put with 2 of 3 nodes down: %v, want unavailable needing 2 with 1 answer", err)
+	}
+	// W=1 still succeeds: the coordinator's own copy is enough.
+	if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"),
+		Options: kv.Options{W: kv.One, Timeout: 500 * time.Millisecond}}); err != nil {
+		t.Fatalf("w=1 put: %v", err)
+	}
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	nd := c.nodes[0]
+	cases := []struct {
+		name string
+		req  *kv.PutRequest
+		kind kv.Kind
+	}{
+		{"w above n", &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"), Options: kv.Options{W: 4}}, kv.BadRequest},
+		{"forged context", &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"), Context: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, kv.BadRequest},
+		{"value too large", &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: make([]byte, nd.Limits().MaxValueBytes+1)}, kv.TooLarge},
+		{"key too long", &kv.PutRequest{Bucket: []byte("b"), Key: make([]byte, nd.Limits().MaxKeyBytes+1), Value: []byte("v")}, kv.NameTooLong},
+		{"empty bucket", &kv.PutRequest{Key: []byte("k"), Value: []byte("v")}, kv.BadRequest},
+	}
+	for _, tc := range cases {
+		_, err := nd.Put(ctx, tc.req)
+		var e *kv.Error
+		if !errors.As(err, &e) || e.Kind != tc.kind {
+			t.Errorf("%s: %v, want kind %d", tc.name, err, tc.kind)
+		}
+	}
+	got, err := nd.Get(ctx, &kv.GetRequest{Bucket: []byte("b"), Key: []byte("k"), Options: kv.Options{R: kv.All}})
+	if err != nil || got.Found || got.Deleted {
+		t.Fatalf("rejected writes left something behind: %+v, %v", got, err)
+	}
+}
+
+// TestConcurrentWritersOneKey: many clients writing one key through every
+// node at once lose no dot and corrupt nothing: every acknowledged write is
+// a sibling afterwards (none carried a context).
+func TestConcurrentWritersOneKey(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	const writers, each = 12, 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				v := fmt.Sprintf("w%d-%d", w, i)
+				if _, err := c.nodes[(w+i)%3].Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("hot"), Value: []byte(v)}); err == nil {
+					mu.Lock()
+					acked[v] = true
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	got, err := c.nodes[0].Get(ctx, &kv.GetRequest{Bucket: []byte("b"), Key: []byte("hot"), Options: kv.Options{R: kv.All}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, v := range values(got) {
+		seen[v] = true
+	}
+	for v := range acked {
+		if !seen[v] {
+			t.Errorf("acknowledged write %s is missing", v)
+		}
+	}
+	if len(acked) != writers*each {
+		t.Errorf("%d of %d writes acknowledged", len(acked), writers*each)
+	}
+}

@@ -1,0 +1,347 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tutti-kv/tutti/api/tuttipb"
+	"github.com/tutti-kv/tutti/internal/coordinator"
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/hlc"
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/storage"
+	"github.com/tutti-kv/tutti/internal/transport"
+)
+
+// readLocal returns this node's stored copy of a key (nil when absent) and
+// its encoded bytes.
+func (n *Node) readLocal(pl place) (*object.Object, []byte, error) {
+	raw, err := n.store.Get(storage.ObjectKey(pl.partition, pl.segment, pl.bucket, pl.key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := object.Decode(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: stored object of %q/%q: %w", pl.bucket, pl.key, err)
+	}
+	return obj, raw, nil
+}
+
+func (n *Node) writeLocal(pl place, encoded []byte, sync bool) error {
+	var b storage.Batch
+	b.Set(storage.ObjectKey(pl.partition, pl.segment, pl.bucket, pl.key), encoded)
+	return n.store.Apply(&b, sync)
+}
+
+// latest is the newest modification time among obj's versions.
+func latest(obj *object.Object) hlc.Timestamp {
+	var t hlc.Timestamp
+	if obj == nil {
+		return t
+	}
+	for _, e := range obj.Entries {
+		if t.Less(e.Value.Modified) {
+			t = e.Value.Modified
+		}
+	}
+	return t
+}
+
+// coordinate runs a write on this node, a replica of the key: the local
+// read-modify-write under the key's lock (a fresh dot, the client's
+// context), then replication to the other replicas until the write quorum
+// is met (Dynamo section 4.5: "the coordinator generates the vector clock
+// for the new version and writes the new version locally", then sends it to
+// the N-1 others).
+func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
+	mu := n.lockFor(pl.hash)
+	mu.Lock()
+	local, _, err := n.readLocal(pl)
+	if err != nil {
+		mu.Unlock()
+		return nil, kv.Errorf(kv.Internal, "reading the local copy: %v", err)
+	}
+	counter, err := n.id.Next()
+	if err != nil {
+		mu.Unlock()
+		return nil, kv.Errorf(kv.Internal, "leasing a dot counter: %v", err)
+	}
+	content.Modified = n.timestamp(latest(local))
+	if local == nil {
+		local = &object.Object{}
+	}
+	obj, dropped, err := local.Update(vv, dvv.Dot{Actor: n.id.Actor(), Counter: counter}, content, opts.policy)
+	if err != nil {
+		mu.Unlock()
+		return nil, kv.Errorf(kv.Internal, "updating the object: %v", err)
+	}
+	encoded := object.Encode(obj)
+	durable := opts.dw >= 1
+	err = n.writeLocal(pl, encoded, durable)
+	mu.Unlock()
+	if err != nil {
+		return nil, kv.Errorf(kv.Internal, "storing the object: %v", err)
+	}
+	n.extra.lwwDropped.Add(float64(dropped))
+
+	write := coordinator.NewWrite(st.targets(pl.partition), opts.w, opts.dw, opts.pw)
+	write.Ack(n.cfg.ID, durable)
+	if write.Done() {
+		return obj.Context, write.Result()
+	}
+	type ack struct {
+		node    string
+		durable bool
+		err     error
+	}
+	acks := make(chan ack, len(write.Targets()))
+	for _, t := range write.Targets() {
+		switch {
+		case t.Node == n.cfg.ID:
+		case !st.alive[t.Node]:
+			write.Fail(t.Node)
+		default:
+			go func(node, addr string) {
+				d, err := n.remoteWrite(ctx, addr, pl, encoded, opts.dw > 1)
+				acks <- ack{node, d, err}
+			}(t.Node, st.addr(t.Node))
+		}
+	}
+	for !write.Done() {
+		select {
+		case a := <-acks:
+			if a.err != nil {
+				n.log.Debug("replica write failed", "to", a.node, "err", a.err)
+				write.Fail(a.node)
+			} else {
+				write.Ack(a.node, a.durable)
+			}
+		case <-ctx.Done():
+			return nil, write.Expire()
+		}
+	}
+	if err := write.Result(); err != nil {
+		return nil, err
+	}
+	return obj.Context, nil
+}
+
+// forward hands a write to a replica of the key, which coordinates it. It
+// tries the owners in preference order, moving on only when a request
+// certainly was not delivered (a retry of a delivered write could store it
+// twice as two siblings).
+func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
+	req := &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Coordinate{Coordinate: &tuttipb.CoordinateRequest{
+		Bucket: pl.bucket, Key: pl.key, Value: content.Value, ContentType: content.ContentType,
+		Context: dvv.AppendVV(nil, vv), Delete: content.Deleted,
+		Options: &tuttipb.RequestOptions{R: int32(opts.r), W: int32(opts.w), Dw: int32(opts.dw), Pr: int32(opts.pr), Pw: int32(opts.pw), TimeoutMs: opts.timeout.Milliseconds()},
+	}}}
+	tried := 0
+	for _, owner := range st.ring.Owners(pl.partition) {
+		if !st.alive[owner] {
+			continue
+		}
+		tried++
+		resp, err := n.peers.Call(ctx, st.addr(owner), req)
+		if err != nil {
+			if transport.NotSent(err) {
+				continue
+			}
+			return nil, kv.Errorf(kv.Unavailable, "forwarding the write to replica %s failed (it may or may not have been applied): %v", owner, err)
+		}
+		if resp.Code == tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA {
+			continue
+		}
+		if err := peerError(resp); err != nil {
+			return nil, err
+		}
+		res := resp.GetCoordinate()
+		if f := res.GetFailure(); f != nil {
+			return nil, kv.QuorumError(f.Reason, int(f.Needed), int(f.Answered))
+		}
+		out, err := decodeWholeVV(res.GetContext())
+		if err != nil {
+			return nil, kv.Errorf(kv.Internal, "replica %s answered a bad context: %v", owner, err)
+		}
+		return out, nil
+	}
+	return nil, kv.QuorumError(fmt.Sprintf("no replica of the key could be reached (%d tried)", tried), 1, 0)
+}
+
+func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.Object, error) {
+	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Read{
+		Read: &tuttipb.ReplicaRead{Bucket: pl.bucket, Key: pl.key}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := peerError(resp); err != nil {
+		return nil, err
+	}
+	raw := resp.GetRead().GetObject()
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	return object.Decode(raw)
+}
+
+func (n *Node) remoteWrite(ctx context.Context, addr string, pl place, encoded []byte, sync bool) (bool, error) {
+	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Write{
+		Write: &tuttipb.ReplicaWrite{Bucket: pl.bucket, Key: pl.key, Object: encoded, Sync: sync}}})
+	if err != nil {
+		return false, err
+	}
+	if err := peerError(resp); err != nil {
+		return false, err
+	}
+	return resp.GetWrite().GetDurable(), nil
+}
+
+// peerError turns an error answer from a peer into a kv error.
+func peerError(resp *tuttipb.PeerResponse) error {
+	if resp.Error == "" && resp.Code == tuttipb.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		return nil
+	}
+	kind := kv.Internal
+	switch resp.Code {
+	case tuttipb.ErrorCode_ERROR_CODE_BAD_REQUEST:
+		kind = kv.BadRequest
+	case tuttipb.ErrorCode_ERROR_CODE_UNAVAILABLE, tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA:
+		kind = kv.Unavailable
+	}
+	return &kv.Error{Kind: kind, Reason: resp.Error}
+}
+
+func errorResponse(err error) *tuttipb.PeerResponse {
+	e := kv.AsError(err)
+	code := tuttipb.ErrorCode_ERROR_CODE_INTERNAL
+	switch e.Kind {
+	case kv.BadRequest, kv.TooLarge, kv.NameTooLong:
+		code = tuttipb.ErrorCode_ERROR_CODE_BAD_REQUEST
+	case kv.Unavailable:
+		code = tuttipb.ErrorCode_ERROR_CODE_UNAVAILABLE
+	}
+	return &tuttipb.PeerResponse{Code: code, Error: e.Error()}
+}
+
+// HandlePeer answers another node's request.
+func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttipb.PeerResponse {
+	st := n.ring.Load()
+	switch b := req.Body.(type) {
+	case *tuttipb.PeerRequest_Read:
+		if err := n.checkNames(b.Read.Bucket, b.Read.Key); err != nil {
+			return errorResponse(err)
+		}
+		_, raw, err := n.readLocal(st.place(b.Read.Bucket, b.Read.Key))
+		if err != nil {
+			return errorResponse(err)
+		}
+		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Read{Read: &tuttipb.ReplicaReadResult{Object: raw}}}
+	case *tuttipb.PeerRequest_Write:
+		durable, err := n.applyReplica(st.place(b.Write.Bucket, b.Write.Key), b.Write.Object, b.Write.Sync)
+		if err != nil {
+			return errorResponse(err)
+		}
+		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Write{Write: &tuttipb.ReplicaWriteResult{Durable: durable}}}
+	case *tuttipb.PeerRequest_Coordinate:
+		return n.handleCoordinate(ctx, st, b.Coordinate)
+	}
+	return errorResponse(kv.Errorf(kv.BadRequest, "unknown request type %T", req.Body))
+}
+
+// applyReplica merges a version sent by a coordinator into the local copy
+// (DVV sync): nothing either side holds that the other has not seen is lost.
+func (n *Node) applyReplica(pl place, encoded []byte, sync bool) (bool, error) {
+	if err := n.checkNames(pl.bucket, pl.key); err != nil {
+		return false, err
+	}
+	incoming, err := object.Decode(encoded)
+	if err != nil {
+		return false, kv.Errorf(kv.BadRequest, "bad object: %v", err)
+	}
+	policy := policyOf(n.bucketProps(pl.bucket))
+	n.observe(latest(incoming))
+	mu := n.lockFor(pl.hash)
+	mu.Lock()
+	defer mu.Unlock()
+	local, _, err := n.readLocal(pl)
+	if err != nil {
+		return false, err
+	}
+	if local != nil {
+		merged, dropped := object.Merge(local, incoming, policy)
+		n.extra.lwwDropped.Add(float64(dropped))
+		encoded = object.Encode(merged)
+	}
+	if err := n.writeLocal(pl, encoded, sync); err != nil {
+		return false, err
+	}
+	return sync, nil
+}
+
+func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.CoordinateRequest) *tuttipb.PeerResponse {
+	if err := n.checkNames(c.Bucket, c.Key); err != nil {
+		return errorResponse(err)
+	}
+	if len(c.Value) > n.cfg.Limits.MaxValueBytes {
+		return errorResponse(kv.Errorf(kv.TooLarge, "value over the limit"))
+	}
+	pl := st.place(c.Bucket, c.Key)
+	owner := false
+	for _, id := range st.ring.Owners(pl.partition) {
+		owner = owner || id == n.cfg.ID
+	}
+	if !owner {
+		return &tuttipb.PeerResponse{Code: tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA, Error: n.cfg.ID + " is not a replica of the key"}
+	}
+	vv, err := decodeWholeVV(c.Context)
+	if err != nil {
+		return errorResponse(kv.Errorf(kv.BadRequest, "bad context: %v", err))
+	}
+	o := c.GetOptions()
+	opts := resolved{r: int(o.GetR()), w: int(o.GetW()), dw: int(o.GetDw()), pr: int(o.GetPr()), pw: int(o.GetPw()),
+		timeout: time.Duration(o.GetTimeoutMs()) * time.Millisecond, policy: policyOf(n.bucketProps(c.Bucket))}
+	if opts.w < 1 || opts.w > n.cfg.N || opts.dw > n.cfg.N || opts.pw > n.cfg.N || opts.dw < 0 || opts.pw < 0 {
+		return errorResponse(kv.Errorf(kv.BadRequest, "bad quorum options"))
+	}
+	if opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.timeout)
+		defer cancel()
+	}
+	content := object.Content{Value: c.Value, ContentType: c.ContentType, Deleted: c.Delete}
+	newVV, err := n.coordinate(ctx, st, pl, vv, content, opts)
+	if err != nil {
+		var e *kv.Error
+		if errors.As(err, &e) && e.Kind == kv.Unavailable {
+			return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Coordinate{Coordinate: &tuttipb.CoordinateResult{
+				Failure: &tuttipb.QuorumFailure{Reason: e.Reason, Needed: int32(e.Needed), Answered: int32(e.Answered)}}}}
+		}
+		return errorResponse(err)
+	}
+	return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Coordinate{Coordinate: &tuttipb.CoordinateResult{Context: dvv.AppendVV(nil, newVV)}}}
+}
+
+// observe advances the node's clock past a timestamp seen on a peer's
+// version, keeping LWW order consistent with what replicas exchanged.
+func (n *Node) observe(t hlc.Timestamp) {
+	n.clockMu.Lock()
+	defer n.clockMu.Unlock()
+	if n.clock.Less(t) {
+		n.clock = hlc.Observe(n.clock, t, n.now().UnixNano())
+	}
+}
+
+// decodeWholeVV decodes a version vector that must fill b.
+func decodeWholeVV(b []byte) (dvv.VV, error) {
+	vv, rest, err := dvv.DecodeVV(b)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%d trailing bytes", len(rest))
+	}
+	return vv, err
+}

@@ -1,0 +1,91 @@
+package node
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/tutti-kv/tutti/internal/coordinator"
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/membership"
+	"github.com/tutti-kv/tutti/internal/ring"
+)
+
+// ringState is an immutable snapshot of the membership and the ring derived
+// from it; requests load one and use it throughout.
+type ringState struct {
+	ring    *ring.Ring
+	version uint64
+	members map[string]membership.Record
+	alive   map[string]bool
+}
+
+// membershipChanged rebuilds the ring snapshot after gossip changed the
+// member records or their liveness, and drops cached bucket properties.
+func (n *Node) membershipChanged() {
+	view := n.swim.View()
+	old := n.ring.Load()
+	st := &ringState{
+		version: view.Version,
+		members: make(map[string]membership.Record, len(view.Records)),
+		alive:   make(map[string]bool, len(view.Records)),
+	}
+	members := make([]ring.Member, 0, len(view.Records))
+	for _, rec := range view.Records {
+		st.members[rec.ID] = rec
+		st.alive[rec.ID] = view.Alive(rec.ID) || rec.ID == n.cfg.ID
+		members = append(members, ring.Member{ID: rec.ID, Zone: rec.Zone})
+	}
+	if old != nil && old.version == view.Version {
+		st.ring = old.ring
+	} else {
+		r, err := ring.New(n.cfg.Partitions, n.cfg.N, members)
+		if err != nil {
+			n.log.Error("cannot build ring", "err", err)
+			if old != nil {
+				st.ring = old.ring
+			}
+		} else {
+			st.ring = r
+			n.log.Info("ring updated", "members", len(members), "version", view.Version)
+		}
+	}
+	if st.ring == nil {
+		return
+	}
+	n.ring.Store(st)
+	n.props.Store(new(sync.Map))
+}
+
+// targets are the replicas of partition p as coordinator targets.
+func (st *ringState) targets(p int) []coordinator.Target {
+	owners := st.ring.Owners(p)
+	ts := make([]coordinator.Target, len(owners))
+	for i, id := range owners {
+		ts[i] = coordinator.Target{Node: id, Primary: true}
+	}
+	return ts
+}
+
+// addr is the gRPC address of node id.
+func (st *ringState) addr(id string) string { return st.members[id].GRPCAddr }
+
+func propsKey(bucket []byte) string { return "props/" + string(bucket) }
+
+// bucketProps returns the gossiped properties of bucket, or the defaults.
+func (n *Node) bucketProps(bucket []byte) kv.Props {
+	cache := n.props.Load()
+	if p, ok := cache.Load(string(bucket)); ok {
+		return p.(kv.Props)
+	}
+	p := kv.DefaultProps()
+	if raw, ok := n.swim.Meta(propsKey(bucket)); ok {
+		var stored kv.Props
+		if err := json.Unmarshal(raw, &stored); err == nil {
+			p = stored
+		} else {
+			n.log.Error("bad bucket props in cluster metadata", "bucket", string(bucket), "err", err)
+		}
+	}
+	cache.Store(string(bucket), p)
+	return p
+}
