@@ -6,6 +6,7 @@
 package lint
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -88,45 +89,55 @@ func TestPurePackages(t *testing.T) {
 			t.Errorf("pure package %s is missing", pkg)
 			continue
 		}
-		fset, files := parseDir(t, dir)
-		if len(files) == 0 {
-			t.Errorf("pure package %s has no files", pkg)
+		for _, v := range pureViolations(t, dir) {
+			t.Error(v)
 		}
-		for _, f := range files {
-			timeName := ""
-			for _, imp := range f.Imports {
-				path := importPath(imp)
-				for _, bad := range forbiddenInPure {
-					if path == bad || strings.HasPrefix(path, bad+"/") {
-						t.Errorf("%s: pure package imports %s", fset.Position(imp.Pos()), path)
-					}
-				}
-				if path == "time" {
-					timeName = "time"
-					if imp.Name != nil {
-						timeName = imp.Name.Name
-					}
+	}
+}
+
+// pureViolations lists what breaks the pure-package rules in dir.
+func pureViolations(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	fset, files := parseDir(t, dir)
+	if len(files) == 0 {
+		out = append(out, dir+": no Go files")
+	}
+	for _, f := range files {
+		timeName := ""
+		for _, imp := range f.Imports {
+			path := importPath(imp)
+			for _, bad := range forbiddenInPure {
+				if path == bad || strings.HasPrefix(path, bad+"/") {
+					out = append(out, fmt.Sprintf("%s: pure package imports %s", fset.Position(imp.Pos()), path))
 				}
 			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.GoStmt:
-					t.Errorf("%s: goroutine in pure package %s", fset.Position(n.Pos()), pkg)
-				case *ast.SelectStmt:
-					t.Errorf("%s: select in pure package %s", fset.Position(n.Pos()), pkg)
-				case *ast.SelectorExpr:
-					if id, ok := n.X.(*ast.Ident); ok && timeName != "" && id.Name == timeName {
-						for _, fn := range forbiddenTimeFuncs {
-							if n.Sel.Name == fn {
-								t.Errorf("%s: time.%s in pure package %s", fset.Position(n.Pos()), fn, pkg)
-							}
+			if path == "time" {
+				timeName = "time"
+				if imp.Name != nil {
+					timeName = imp.Name.Name
+				}
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.GoStmt:
+				out = append(out, fmt.Sprintf("%s: goroutine in a pure package", fset.Position(n.Pos())))
+			case *ast.SelectStmt:
+				out = append(out, fmt.Sprintf("%s: select in a pure package", fset.Position(n.Pos())))
+			case *ast.SelectorExpr:
+				if id, ok := n.X.(*ast.Ident); ok && timeName != "" && id.Name == timeName {
+					for _, fn := range forbiddenTimeFuncs {
+						if n.Sel.Name == fn {
+							out = append(out, fmt.Sprintf("%s: time.%s in a pure package", fset.Position(n.Pos()), fn))
 						}
 					}
 				}
-				return true
-			})
-		}
+			}
+			return true
+		})
 	}
+	return out
 }
 
 // goDirs lists every directory with Go files under the given roots,
@@ -170,27 +181,79 @@ func TestNoPackageState(t *testing.T) {
 		if strings.HasSuffix(dir, filepath.Join("internal", "lint")) {
 			continue
 		}
-		fset, files := parseDir(t, dir)
-		for _, f := range files {
-			for _, decl := range f.Decls {
-				gd, ok := decl.(*ast.GenDecl)
-				if !ok || gd.Tok != token.VAR {
-					continue
-				}
-				for _, spec := range gd.Specs {
-					vs := spec.(*ast.ValueSpec)
-					for i, name := range vs.Names {
-						if name.Name == "_" {
-							continue
-						}
-						if i < len(vs.Values) && isErrorSentinel(vs.Values[i]) {
-							continue
-						}
-						t.Errorf("%s: package-level variable %s (only sentinel errors are allowed)", fset.Position(name.Pos()), name.Name)
+		for _, v := range stateViolations(t, dir) {
+			t.Error(v)
+		}
+	}
+}
+
+// stateViolations lists the package-level variables in dir that are not
+// sentinel errors or interface checks.
+func stateViolations(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	fset, files := parseDir(t, dir)
+	for _, f := range files {
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, name := range vs.Names {
+					if name.Name == "_" || (i < len(vs.Values) && isErrorSentinel(vs.Values[i])) {
+						continue
 					}
+					out = append(out, fmt.Sprintf("%s: package-level variable %s (only sentinel errors are allowed)", fset.Position(name.Pos()), name.Name))
 				}
 			}
 		}
+	}
+	return out
+}
+
+// TestRulesCatchViolations plants a package that breaks every rule and
+// checks that each one is reported, so the rules above cannot pass vacuously.
+func TestRulesCatchViolations(t *testing.T) {
+	dir := t.TempDir()
+	bad := `package bad
+
+import (
+	"math/rand"
+	"os"
+	"sync"
+	clock "time"
+)
+
+var cache = map[string]int{}
+
+var ErrFine = errors.New("bad: fine")
+
+func f(ch chan int) {
+	var mu sync.Mutex
+	mu.Lock()
+	go func() {}()
+	select {
+	case <-ch:
+	}
+	_ = clock.Now()
+	_ = rand.Int()
+	_, _ = os.Getwd()
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "bad.go"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(pureViolations(t, dir), "\n")
+	for _, want := range []string{"imports math/rand", "imports os", "imports sync", "goroutine", "select", "time.Now"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("pure rules missed %q; reported:\n%s", want, got)
+		}
+	}
+	state := stateViolations(t, dir)
+	if len(state) != 1 || !strings.Contains(state[0], "variable cache") {
+		t.Errorf("state rule reported %v, want only the variable cache", state)
 	}
 }
 
