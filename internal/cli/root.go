@@ -24,11 +24,11 @@ func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "tutti:", err)
 		var exit exitError
 		if errors.As(err, &exit) {
-			return int(exit)
+			return int(exit) // the command already said why
 		}
+		fmt.Fprintln(stderr, "tutti:", err)
 		return 1
 	}
 	return 0

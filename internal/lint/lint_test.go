@@ -25,6 +25,7 @@ var purePackages = []string{
 	"internal/membership",
 	"internal/object",
 	"internal/quorum",
+	"internal/replica",
 	"internal/ring",
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/tutti-kv/tutti/internal/identity"
 	"github.com/tutti-kv/tutti/internal/membership/swim"
 	"github.com/tutti-kv/tutti/internal/metrics"
+	"github.com/tutti-kv/tutti/internal/replica"
 	"github.com/tutti-kv/tutti/internal/storage"
 	"github.com/tutti-kv/tutti/internal/storage/pebblestore"
 	"github.com/tutti-kv/tutti/internal/transport"
@@ -68,9 +69,8 @@ type Node struct {
 	ring  atomic.Pointer[ringState]
 	props atomic.Pointer[sync.Map] // bucket -> kv.Props, reset on gossip
 
-	clockMu sync.Mutex
-	clock   hlc.Timestamp
-	now     func() time.Time
+	replica *replica.Store
+	clock   *clock
 
 	locks [lockStripes]sync.Mutex
 
@@ -84,7 +84,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), now: time.Now}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: &clock{now: time.Now}}
 	n.props.Store(new(sync.Map))
 	secret := cfg.ContextSecret
 	if secret == "" {
@@ -111,6 +111,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
+	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock}
 	n.log.Info("storage open", "dir", cfg.DataDir, "actor", fmt.Sprintf("%016x", n.id.Actor()))
 
 	n.registry = prometheus.NewRegistry()
@@ -242,19 +243,34 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// timestamp draws a new HLC time that is later than after (the newest
-// version the new one supersedes or sits beside), so that LWW order never
-// contradicts causality.
-func (n *Node) timestamp(after hlc.Timestamp) hlc.Timestamp {
-	n.clockMu.Lock()
-	defer n.clockMu.Unlock()
-	phys := n.now().UnixNano()
-	if n.clock.Less(after) {
-		n.clock = hlc.Observe(n.clock, after, phys)
+// clock is the node's hybrid logical clock, shared by all requests.
+type clock struct {
+	mu   sync.Mutex
+	last hlc.Timestamp
+	now  func() time.Time
+}
+
+// Stamp returns a time later than after and than every time handed out or
+// observed before.
+func (c *clock) Stamp(after hlc.Timestamp) hlc.Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	phys := c.now().UnixNano()
+	if c.last.Less(after) {
+		c.last = hlc.Observe(c.last, after, phys)
 	} else {
-		n.clock = hlc.Next(n.clock, phys)
+		c.last = hlc.Next(c.last, phys)
 	}
-	return n.clock
+	return c.last
+}
+
+// Observe moves the clock past a time seen on a peer's version.
+func (c *clock) Observe(t hlc.Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last.Less(t) {
+		c.last = hlc.Observe(c.last, t, c.now().UnixNano())
+	}
 }
 
 func (n *Node) lockFor(hash uint64) *sync.Mutex { return &n.locks[hash&(lockStripes-1)] }

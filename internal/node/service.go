@@ -11,6 +11,7 @@ import (
 	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/replica"
 	"github.com/tutti-kv/tutti/internal/ring"
 )
 
@@ -82,17 +83,16 @@ func (n *Node) checkNames(bucket, key []byte) error {
 	return nil
 }
 
-// place locates a key: its hash, partition and Merkle segment.
+// place locates a key: where the ring puts it, and its hash (for the key
+// lock).
 type place struct {
-	bucket, key []byte
-	hash        uint64
-	partition   int
-	segment     int
+	replica.Key
+	hash uint64
 }
 
 func (st *ringState) place(bucket, key []byte) place {
 	h := ring.KeyHash(bucket, key)
-	return place{bucket: bucket, key: key, hash: h, partition: st.ring.Partition(h), segment: st.ring.Segment(h)}
+	return place{Key: replica.Key{Bucket: bucket, Key: key, Partition: st.ring.Partition(h), Segment: st.ring.Segment(h)}, hash: h}
 }
 
 // Get reads a key with a quorum read.
@@ -137,7 +137,7 @@ func (n *Node) getResult(obj *object.Object) *kv.GetResult {
 // quorumRead asks every replica of the key and answers once R replied, with
 // the merge of their copies.
 func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts resolved) (*object.Object, error) {
-	read := coordinator.NewRead(st.targets(pl.partition), opts.r, opts.pr, opts.policy)
+	read := coordinator.NewRead(st.targets(pl.Partition), opts.r, opts.pr, opts.policy)
 	type reply struct {
 		node string
 		obj  *object.Object
@@ -231,7 +231,7 @@ func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Con
 	st := n.ring.Load()
 	pl := st.place(bucket, key)
 	var newVV dvv.VV
-	if slices.Contains(st.ring.Owners(pl.partition), n.cfg.ID) {
+	if slices.Contains(st.ring.Owners(pl.Partition), n.cfg.ID) {
 		newVV, err = n.coordinate(ctx, st, pl, vv, content, opts)
 	} else {
 		newVV, err = n.forward(ctx, st, pl, vv, content, opts)

@@ -9,48 +9,16 @@ import (
 	"github.com/tutti-kv/tutti/api/tuttipb"
 	"github.com/tutti-kv/tutti/internal/coordinator"
 	"github.com/tutti-kv/tutti/internal/dvv"
-	"github.com/tutti-kv/tutti/internal/hlc"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
-	"github.com/tutti-kv/tutti/internal/storage"
+	"github.com/tutti-kv/tutti/internal/replica"
 	"github.com/tutti-kv/tutti/internal/transport"
 )
 
 // readLocal returns this node's stored copy of a key (nil when absent) and
 // its encoded bytes.
 func (n *Node) readLocal(pl place) (*object.Object, []byte, error) {
-	raw, err := n.store.Get(storage.ObjectKey(pl.partition, pl.segment, pl.bucket, pl.key))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	obj, err := object.Decode(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("node: stored object of %q/%q: %w", pl.bucket, pl.key, err)
-	}
-	return obj, raw, nil
-}
-
-func (n *Node) writeLocal(pl place, encoded []byte, sync bool) error {
-	var b storage.Batch
-	b.Set(storage.ObjectKey(pl.partition, pl.segment, pl.bucket, pl.key), encoded)
-	return n.store.Apply(&b, sync)
-}
-
-// latest is the newest modification time among obj's versions.
-func latest(obj *object.Object) hlc.Timestamp {
-	var t hlc.Timestamp
-	if obj == nil {
-		return t
-	}
-	for _, e := range obj.Entries {
-		if t.Less(e.Value.Modified) {
-			t = e.Value.Modified
-		}
-	}
-	return t
+	return n.replica.Read(pl.Key)
 }
 
 // coordinate runs a write on this node, a replica of the key: the local
@@ -60,37 +28,17 @@ func latest(obj *object.Object) hlc.Timestamp {
 // for the new version and writes the new version locally", then sends it to
 // the N-1 others).
 func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
+	durable := opts.dw >= 1
 	mu := n.lockFor(pl.hash)
 	mu.Lock()
-	local, _, err := n.readLocal(pl)
-	if err != nil {
-		mu.Unlock()
-		return nil, kv.Errorf(kv.Internal, "reading the local copy: %v", err)
-	}
-	counter, err := n.id.Next()
-	if err != nil {
-		mu.Unlock()
-		return nil, kv.Errorf(kv.Internal, "leasing a dot counter: %v", err)
-	}
-	content.Modified = n.timestamp(latest(local))
-	if local == nil {
-		local = &object.Object{}
-	}
-	obj, dropped, err := local.Update(vv, dvv.Dot{Actor: n.id.Actor(), Counter: counter}, content, opts.policy)
-	if err != nil {
-		mu.Unlock()
-		return nil, kv.Errorf(kv.Internal, "updating the object: %v", err)
-	}
-	encoded := object.Encode(obj)
-	durable := opts.dw >= 1
-	err = n.writeLocal(pl, encoded, durable)
+	obj, encoded, dropped, err := n.replica.Coordinate(pl.Key, vv, content, opts.policy, durable)
 	mu.Unlock()
 	if err != nil {
-		return nil, kv.Errorf(kv.Internal, "storing the object: %v", err)
+		return nil, kv.Errorf(kv.Internal, "%v", err)
 	}
 	n.extra.lwwDropped.Add(float64(dropped))
 
-	write := coordinator.NewWrite(st.targets(pl.partition), opts.w, opts.dw, opts.pw)
+	write := coordinator.NewWrite(st.targets(pl.Partition), opts.w, opts.dw, opts.pw)
 	write.Ack(n.cfg.ID, durable)
 	if write.Done() {
 		return obj.Context, write.Result()
@@ -138,12 +86,12 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.V
 // twice as two siblings).
 func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
 	req := &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Coordinate{Coordinate: &tuttipb.CoordinateRequest{
-		Bucket: pl.bucket, Key: pl.key, Value: content.Value, ContentType: content.ContentType,
+		Bucket: pl.Bucket, Key: pl.Key.Key, Value: content.Value, ContentType: content.ContentType,
 		Context: dvv.AppendVV(nil, vv), Delete: content.Deleted,
 		Options: &tuttipb.RequestOptions{R: int32(opts.r), W: int32(opts.w), Dw: int32(opts.dw), Pr: int32(opts.pr), Pw: int32(opts.pw), TimeoutMs: opts.timeout.Milliseconds()},
 	}}}
 	tried := 0
-	for _, owner := range st.ring.Owners(pl.partition) {
+	for _, owner := range st.ring.Owners(pl.Partition) {
 		if !st.alive[owner] {
 			continue
 		}
@@ -176,7 +124,7 @@ func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, 
 
 func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.Object, error) {
 	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Read{
-		Read: &tuttipb.ReplicaRead{Bucket: pl.bucket, Key: pl.key}}})
+		Read: &tuttipb.ReplicaRead{Bucket: pl.Bucket, Key: pl.Key.Key}}})
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +140,7 @@ func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.O
 
 func (n *Node) remoteWrite(ctx context.Context, addr string, pl place, encoded []byte, sync bool) (bool, error) {
 	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Write{
-		Write: &tuttipb.ReplicaWrite{Bucket: pl.bucket, Key: pl.key, Object: encoded, Sync: sync}}})
+		Write: &tuttipb.ReplicaWrite{Bucket: pl.Bucket, Key: pl.Key.Key, Object: encoded, Sync: sync}}})
 	if err != nil {
 		return false, err
 	}
@@ -254,33 +202,23 @@ func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttip
 	return errorResponse(kv.Errorf(kv.BadRequest, "unknown request type %T", req.Body))
 }
 
-// applyReplica merges a version sent by a coordinator into the local copy
-// (DVV sync): nothing either side holds that the other has not seen is lost.
+// applyReplica merges a version sent by a coordinator into the local copy.
 func (n *Node) applyReplica(pl place, encoded []byte, sync bool) (bool, error) {
-	if err := n.checkNames(pl.bucket, pl.key); err != nil {
+	if err := n.checkNames(pl.Bucket, pl.Key.Key); err != nil {
 		return false, err
 	}
-	incoming, err := object.Decode(encoded)
-	if err != nil {
-		return false, kv.Errorf(kv.BadRequest, "bad object: %v", err)
-	}
-	policy := policyOf(n.bucketProps(pl.bucket))
-	n.observe(latest(incoming))
+	policy := policyOf(n.bucketProps(pl.Bucket))
 	mu := n.lockFor(pl.hash)
 	mu.Lock()
-	defer mu.Unlock()
-	local, _, err := n.readLocal(pl)
+	dropped, err := n.replica.Apply(pl.Key, encoded, policy, sync)
+	mu.Unlock()
+	if errors.Is(err, replica.ErrBadObject) {
+		return false, kv.Errorf(kv.BadRequest, "%v", err)
+	}
 	if err != nil {
 		return false, err
 	}
-	if local != nil {
-		merged, dropped := object.Merge(local, incoming, policy)
-		n.extra.lwwDropped.Add(float64(dropped))
-		encoded = object.Encode(merged)
-	}
-	if err := n.writeLocal(pl, encoded, sync); err != nil {
-		return false, err
-	}
+	n.extra.lwwDropped.Add(float64(dropped))
 	return sync, nil
 }
 
@@ -293,7 +231,7 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 	}
 	pl := st.place(c.Bucket, c.Key)
 	owner := false
-	for _, id := range st.ring.Owners(pl.partition) {
+	for _, id := range st.ring.Owners(pl.Partition) {
 		owner = owner || id == n.cfg.ID
 	}
 	if !owner {
@@ -325,16 +263,6 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 		return errorResponse(err)
 	}
 	return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Coordinate{Coordinate: &tuttipb.CoordinateResult{Context: dvv.AppendVV(nil, newVV)}}}
-}
-
-// observe advances the node's clock past a timestamp seen on a peer's
-// version, keeping LWW order consistent with what replicas exchanged.
-func (n *Node) observe(t hlc.Timestamp) {
-	n.clockMu.Lock()
-	defer n.clockMu.Unlock()
-	if n.clock.Less(t) {
-		n.clock = hlc.Observe(n.clock, t, n.now().UnixNano())
-	}
 }
 
 // decodeWholeVV decodes a version vector that must fill b.
