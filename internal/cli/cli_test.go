@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,25 +23,20 @@ func startNodes(t *testing.T) string {
 	var nodes []*node.Node
 	var seed string
 	for i := 1; i <= 3; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gossip := l.Addr().String()
-		l.Close()
 		cfg := node.Config{ID: fmt.Sprintf("n%d", i), DataDir: filepath.Join(dir, fmt.Sprint(i)),
-			HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", GossipAddr: gossip, Partitions: 64,
+			HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Partitions: 64,
 			FastGossip: true, Logger: log}
 		if seed != "" {
 			cfg.Join = []string{seed}
-		} else {
-			seed = gossip
 		}
 		nd, err := node.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nd.Close() })
+		if seed == "" {
+			seed = nd.GossipAddr()
+		}
 		nodes = append(nodes, nd)
 	}
 	if err := waitConverged(nodes, 15*time.Second); err != nil {

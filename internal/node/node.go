@@ -204,6 +204,17 @@ func (n *Node) HTTPAddr() string { return n.httpLis.Addr().String() }
 // GRPCAddr is the bound gRPC address.
 func (n *Node) GRPCAddr() string { return n.grpcLis.Addr().String() }
 
+// GossipAddr is the bound gossip address, the one other nodes join.
+func (n *Node) GossipAddr() string {
+	view := n.swim.View()
+	for _, r := range view.Records {
+		if r.ID == n.cfg.ID {
+			return r.GossipAddr
+		}
+	}
+	return n.cfg.GossipAddr
+}
+
 // Registry holds the node's metrics.
 func (n *Node) Registry() *prometheus.Registry { return n.registry }
 

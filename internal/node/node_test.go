@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -16,18 +15,6 @@ import (
 
 	"github.com/tutti-kv/tutti/internal/kv"
 )
-
-// freeAddr returns a loopback address with a port nothing listens on.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 type testCluster struct {
 	t     testing.TB
@@ -47,7 +34,7 @@ func startCluster(t testing.TB, size, n int) *testCluster {
 			DataDir:    filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
 			HTTPAddr:   "127.0.0.1:0",
 			GRPCAddr:   "127.0.0.1:0",
-			GossipAddr: freeAddr(t),
+			GossipAddr: "127.0.0.1:0",
 			N:          n,
 			Partitions: 64,
 			FastGossip: true,
@@ -55,7 +42,7 @@ func startCluster(t testing.TB, size, n int) *testCluster {
 			Timeout:    3 * time.Second,
 		}
 		if i > 0 {
-			cfg.Join = []string{c.cfgs[0].GossipAddr}
+			cfg.Join = []string{c.nodes[0].GossipAddr()}
 		}
 		c.cfgs = append(c.cfgs, cfg)
 		nd, err := Start(cfg)
