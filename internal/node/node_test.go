@@ -120,7 +120,8 @@ func TestPutGetAcrossNodes(t *testing.T) {
 	c := startCluster(t, 3, 3)
 	ctx := context.Background()
 	b, k := []byte("users"), []byte("alice")
-	put, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("v1"), ContentType: "text/plain"})
+	put, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: b, Key: k, Value: []byte("v1"), ContentType: "text/plain",
+		Options: kv.Options{W: kv.All}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestPutGetAcrossNodes(t *testing.T) {
 			t.Fatalf("node %d context %q, the put answered %q", i, got.Context, put.Context)
 		}
 	}
-	// Every replica holds the write (N=3 on 3 nodes: all of them).
+	// With w=all every replica holds the write (N=3 on 3 nodes: all of them).
 	for i, nd := range c.nodes {
 		st := nd.ring.Load()
 		obj, _, err := nd.readLocal(st.place(b, k))
