@@ -76,10 +76,13 @@ type fakeNode struct {
 type object struct {
 	siblings []*tuttipb.Sibling
 	deleted  bool
-	// version names the object's current state; its causal context is
-	// "v" + version.
+	// version names the object's current state; see context.
 	version int64
 }
+
+// context is the causal context of the object's current state: "v" +
+// version.
+func (o *object) context() string { return "v" + strconv.FormatInt(o.version, 10) }
 
 // Start runs a fake cluster of nodes nodes with partitions partitions (a
 // power of two) and n owners per partition: partition p is owned by nodes
@@ -239,6 +242,18 @@ func (c *Cluster) propsLocked(bucket string) *tuttipb.BucketProps {
 	return &tuttipb.BucketProps{Conflict: "siblings", R: -2, W: -2, Dw: -1, Pr: 0, Pw: 0}
 }
 
+// objectLocked returns the object of (bucket, key), creating an empty one
+// when the key was never written. c.mu must be held.
+func (c *Cluster) objectLocked(bucket, key []byte) *object {
+	k := objectKey(string(bucket), string(key))
+	o := c.objects[k]
+	if o == nil {
+		o = &object{}
+		c.objects[k] = o
+	}
+	return o
+}
+
 func objectKey(bucket, key string) string {
 	return string(binary.AppendUvarint(nil, uint64(len(bucket)))) + bucket + key
 }
@@ -268,7 +283,12 @@ type kvServer struct {
 	node    int
 }
 
-func checkName(bucket, key []byte) error {
+// enterKey logs a request for one key and runs the hook, then checks the
+// names as a node does.
+func (c *Cluster) enterKey(node int, method string, bucket, key []byte, req proto.Message) error {
+	if err := c.enter(node, method, bucket, key, req); err != nil {
+		return err
+	}
 	if len(bucket) == 0 || len(key) == 0 {
 		return status.Error(codes.InvalidArgument, "bucket and key must not be empty")
 	}
@@ -277,10 +297,7 @@ func checkName(bucket, key []byte) error {
 
 func (s *kvServer) Get(_ context.Context, req *tuttipb.GetRequest) (*tuttipb.GetResponse, error) {
 	c := s.cluster
-	if err := c.enter(s.node, "Get", req.GetBucket(), req.GetKey(), req); err != nil {
-		return nil, err
-	}
-	if err := checkName(req.GetBucket(), req.GetKey()); err != nil {
+	if err := c.enterKey(s.node, "Get", req.GetBucket(), req.GetKey(), req); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -289,7 +306,7 @@ func (s *kvServer) Get(_ context.Context, req *tuttipb.GetRequest) (*tuttipb.Get
 	if o == nil {
 		return &tuttipb.GetResponse{}, nil
 	}
-	resp := &tuttipb.GetResponse{Found: !o.deleted, Deleted: o.deleted, Context: "v" + strconv.FormatInt(o.version, 10)}
+	resp := &tuttipb.GetResponse{Found: !o.deleted, Deleted: o.deleted, Context: o.context()}
 	for _, sib := range o.siblings {
 		resp.Siblings = append(resp.Siblings, proto.Clone(sib).(*tuttipb.Sibling))
 	}
@@ -300,22 +317,13 @@ func (s *kvServer) Get(_ context.Context, req *tuttipb.GetRequest) (*tuttipb.Get
 // the current version, none otherwise), or all of them in an LWW bucket.
 func (s *kvServer) Put(_ context.Context, req *tuttipb.PutRequest) (*tuttipb.PutResponse, error) {
 	c := s.cluster
-	if err := c.enter(s.node, "Put", req.GetBucket(), req.GetKey(), req); err != nil {
-		return nil, err
-	}
-	if err := checkName(req.GetBucket(), req.GetKey()); err != nil {
+	if err := c.enterKey(s.node, "Put", req.GetBucket(), req.GetKey(), req); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := objectKey(string(req.GetBucket()), string(req.GetKey()))
-	o := c.objects[k]
-	if o == nil {
-		o = &object{}
-		c.objects[k] = o
-	}
-	current := "v" + strconv.FormatInt(o.version, 10)
-	if o.deleted || req.GetContext() == current || c.propsLocked(string(req.GetBucket())).GetConflict() == "lww" {
+	o := c.objectLocked(req.GetBucket(), req.GetKey())
+	if o.deleted || req.GetContext() == o.context() || c.propsLocked(string(req.GetBucket())).GetConflict() == "lww" {
 		o.siblings = nil
 	}
 	c.clock++
@@ -323,28 +331,20 @@ func (s *kvServer) Put(_ context.Context, req *tuttipb.PutRequest) (*tuttipb.Put
 	o.siblings = append(o.siblings, &tuttipb.Sibling{
 		Value: append([]byte(nil), req.GetValue()...), ContentType: req.GetContentType(), LastModifiedUnixNano: c.clock,
 	})
-	return &tuttipb.PutResponse{Context: "v" + strconv.FormatInt(o.version, 10)}, nil
+	return &tuttipb.PutResponse{Context: o.context()}, nil
 }
 
 func (s *kvServer) Delete(_ context.Context, req *tuttipb.DeleteRequest) (*tuttipb.DeleteResponse, error) {
 	c := s.cluster
-	if err := c.enter(s.node, "Delete", req.GetBucket(), req.GetKey(), req); err != nil {
-		return nil, err
-	}
-	if err := checkName(req.GetBucket(), req.GetKey()); err != nil {
+	if err := c.enterKey(s.node, "Delete", req.GetBucket(), req.GetKey(), req); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := objectKey(string(req.GetBucket()), string(req.GetKey()))
-	o := c.objects[k]
-	if o == nil {
-		o = &object{}
-		c.objects[k] = o
-	}
+	o := c.objectLocked(req.GetBucket(), req.GetKey())
 	c.clock++
 	o.version, o.deleted, o.siblings = c.clock, true, nil
-	return &tuttipb.DeleteResponse{Context: "v" + strconv.FormatInt(o.version, 10)}, nil
+	return &tuttipb.DeleteResponse{Context: o.context()}, nil
 }
 
 func (s *kvServer) Ring(_ context.Context, req *tuttipb.RingRequest) (*tuttipb.RingResponse, error) {

@@ -46,6 +46,35 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// writeFlags are the flags of the commands that write: the client flags with
+// the write quorums, and the causal context of the versions the write
+// replaces.
+type writeFlags struct {
+	clientFlags
+	causal string
+}
+
+func (f *writeFlags) register(fs *pflag.FlagSet) {
+	f.clientFlags.register(fs, "w", "dw", "pw")
+	fs.StringVar(&f.causal, "context", "", "causal context from a previous get")
+}
+
+// withClient turns the quorum flags into request options and connects, in
+// that order, so that a bad flag fails before any connection is made; then it
+// calls do and closes the client when do returns.
+func (f *clientFlags) withClient(ctx context.Context, do func(c *client.Client, opts []client.ReqOption) error) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	c, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return do(c, opts)
+}
+
 // options turns the quorum flags into request options.
 func (f *clientFlags) options() ([]client.ReqOption, error) {
 	opts := []client.ReqOption{client.WithTimeout(f.timeout)}
@@ -86,8 +115,7 @@ func parseTarget(s string) (bucket, key string, err error) {
 
 func newPutCommand() *cobra.Command {
 	var (
-		f           clientFlags
-		causal      string
+		f           writeFlags
 		contentType string
 	)
 	cmd := &cobra.Command{
@@ -108,26 +136,18 @@ it replaces exactly the versions that get saw. Prints the new version's context.
 			} else if value, err = io.ReadAll(cmd.InOrStdin()); err != nil {
 				return err
 			}
-			opts, err := f.options()
-			if err != nil {
-				return err
-			}
-			opts = append(opts, client.WithContext(causal), client.WithContentType(contentType))
-			c, err := f.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctxOut, err := c.Put(cmd.Context(), bucket, key, value, opts...)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "context: %s\n", ctxOut)
-			return nil
+			return f.withClient(cmd.Context(), func(c *client.Client, opts []client.ReqOption) error {
+				opts = append(opts, client.WithContext(f.causal), client.WithContentType(contentType))
+				ctxOut, err := c.Put(cmd.Context(), bucket, key, value, opts...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "context: %s\n", ctxOut)
+				return nil
+			})
 		},
 	}
-	f.register(cmd.Flags(), "w", "dw", "pw")
-	cmd.Flags().StringVar(&causal, "context", "", "causal context from a previous get")
+	f.register(cmd.Flags())
 	cmd.Flags().StringVar(&contentType, "content-type", "text/plain", "content type stored with the value")
 	return cmd
 }
@@ -143,44 +163,37 @@ func newGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts, err := f.options()
-			if err != nil {
-				return err
-			}
-			c, err := f.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			obj, err := c.Get(cmd.Context(), bucket, key, opts...)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			switch {
-			case obj.Deleted:
-				fmt.Fprintf(out, "deleted\ncontext: %s\n", obj.Context)
-				return exitError(2)
-			case !obj.Found:
-				fmt.Fprintln(out, "not found")
-				return exitError(2)
-			}
-			if len(obj.Siblings) > 1 {
-				fmt.Fprintf(out, "%d siblings\n", len(obj.Siblings))
-			}
-			for i, s := range obj.Siblings {
+			return f.withClient(cmd.Context(), func(c *client.Client, opts []client.ReqOption) error {
+				obj, err := c.Get(cmd.Context(), bucket, key, opts...)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				switch {
+				case obj.Deleted:
+					fmt.Fprintf(out, "deleted\ncontext: %s\n", obj.Context)
+					return exitError(2)
+				case !obj.Found:
+					fmt.Fprintln(out, "not found")
+					return exitError(2)
+				}
 				if len(obj.Siblings) > 1 {
-					fmt.Fprintf(out, "--- sibling %d\n", i+1)
+					fmt.Fprintf(out, "%d siblings\n", len(obj.Siblings))
 				}
-				fmt.Fprintf(out, "content-type: %s\nlast-modified: %s\n", s.ContentType, s.LastModified.Format(time.RFC3339Nano))
-				if utf8.Valid(s.Value) {
-					fmt.Fprintf(out, "value: %s\n", s.Value)
-				} else {
-					fmt.Fprintf(out, "value: (%d bytes of binary)\n", len(s.Value))
+				for i, s := range obj.Siblings {
+					if len(obj.Siblings) > 1 {
+						fmt.Fprintf(out, "--- sibling %d\n", i+1)
+					}
+					fmt.Fprintf(out, "content-type: %s\nlast-modified: %s\n", s.ContentType, s.LastModified.Format(time.RFC3339Nano))
+					if utf8.Valid(s.Value) {
+						fmt.Fprintf(out, "value: %s\n", s.Value)
+					} else {
+						fmt.Fprintf(out, "value: (%d bytes of binary)\n", len(s.Value))
+					}
 				}
-			}
-			fmt.Fprintf(out, "context: %s\n", obj.Context)
-			return nil
+				fmt.Fprintf(out, "context: %s\n", obj.Context)
+				return nil
+			})
 		},
 	}
 	f.register(cmd.Flags(), "r", "pr")
@@ -188,10 +201,7 @@ func newGetCommand() *cobra.Command {
 }
 
 func newDeleteCommand() *cobra.Command {
-	var (
-		f      clientFlags
-		causal string
-	)
+	var f writeFlags
 	cmd := &cobra.Command{
 		Use:   "delete BUCKET/KEY",
 		Short: "Delete a key (writes a tombstone over the versions the context covers)",
@@ -203,25 +213,17 @@ covers; without, the node reads the key first and deletes what that read returne
 			if err != nil {
 				return err
 			}
-			opts, err := f.options()
-			if err != nil {
-				return err
-			}
-			c, err := f.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctxOut, err := c.Delete(cmd.Context(), bucket, key, append(opts, client.WithContext(causal))...)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted\ncontext: %s\n", ctxOut)
-			return nil
+			return f.withClient(cmd.Context(), func(c *client.Client, opts []client.ReqOption) error {
+				ctxOut, err := c.Delete(cmd.Context(), bucket, key, append(opts, client.WithContext(f.causal))...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted\ncontext: %s\n", ctxOut)
+				return nil
+			})
 		},
 	}
-	f.register(cmd.Flags(), "w", "dw", "pw")
-	cmd.Flags().StringVar(&causal, "context", "", "causal context from a previous get")
+	f.register(cmd.Flags())
 	return cmd
 }
 

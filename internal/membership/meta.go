@@ -2,6 +2,7 @@ package membership
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"iter"
 	"maps"
@@ -28,19 +29,7 @@ type Stamp struct {
 
 // Compare returns -1, 0 or 1 as s is earlier than, equal to or later than o.
 func (s Stamp) Compare(o Stamp) int {
-	switch {
-	case s.Wall != o.Wall:
-		if s.Wall < o.Wall {
-			return -1
-		}
-		return 1
-	case s.Logical != o.Logical:
-		if s.Logical < o.Logical {
-			return -1
-		}
-		return 1
-	}
-	return 0
+	return cmp.Or(cmp.Compare(s.Wall, o.Wall), cmp.Compare(s.Logical, o.Logical))
 }
 
 // Next returns a stamp later than s that is not earlier than wall: wall
@@ -118,11 +107,7 @@ func (m Meta) Clone() Meta {
 	if len(m.entries) == 0 {
 		return Meta{}
 	}
-	c := make(map[string]Entry, len(m.entries))
-	for k, e := range m.entries {
-		c[k] = e
-	}
-	return Meta{entries: c}
+	return Meta{entries: maps.Clone(m.entries)}
 }
 
 // Len is the number of entries, tombstones included.

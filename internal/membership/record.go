@@ -19,6 +19,7 @@
 package membership
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -98,27 +99,12 @@ func (r Record) Validate() error {
 // status, then the remaining fields byte-wise. Being a total order, taking
 // the maximum is commutative, associative and idempotent.
 func compareRecords(a, b Record) int {
-	switch {
-	case a.Incarnation != b.Incarnation:
-		if a.Incarnation < b.Incarnation {
-			return -1
-		}
-		return 1
-	case a.Status != b.Status:
-		if a.Status < b.Status {
-			return -1
-		}
-		return 1
-	}
-	for _, c := range [...]int{
+	return cmp.Or(
+		cmp.Compare(a.Incarnation, b.Incarnation),
+		cmp.Compare(a.Status, b.Status),
 		strings.Compare(a.Zone, b.Zone),
 		strings.Compare(a.GossipAddr, b.GossipAddr),
 		strings.Compare(a.GRPCAddr, b.GRPCAddr),
 		strings.Compare(a.HTTPAddr, b.HTTPAddr),
-	} {
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
+	)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -23,11 +24,7 @@ func (s State) Clone() State {
 	if len(s.records) == 0 {
 		return State{}
 	}
-	c := make(map[string]Record, len(s.records))
-	for id, r := range s.records {
-		c[id] = r
-	}
-	return State{records: c}
+	return State{records: maps.Clone(s.records)}
 }
 
 // Len is the number of records, whatever their status.

@@ -45,6 +45,19 @@ func completions(prefix []outcome, n int, fn func([]outcome)) {
 	}
 }
 
+// primariesOf says which of n targets are primaries, target i when bit i of
+// mask is set, and counts them.
+func primariesOf(n, mask int) (primary []bool, primaries int) {
+	primary = make([]bool, n)
+	for i := range primary {
+		primary[i] = mask&(1<<i) != 0
+		if primary[i] {
+			primaries++
+		}
+	}
+	return primary, primaries
+}
+
 // TestWriteExhaustive checks the tally after every prefix of every reply
 // sequence for up to 4 targets: Done must be true exactly when every
 // completion of the remaining replies has the same outcome, and then the
@@ -53,14 +66,7 @@ func completions(prefix []outcome, n int, fn func([]outcome)) {
 func TestWriteExhaustive(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		for mask := 0; mask < 1<<n; mask++ {
-			primary := make([]bool, n)
-			primaries := 0
-			for i := range primary {
-				primary[i] = mask&(1<<i) != 0
-				if primary[i] {
-					primaries++
-				}
-			}
+			primary, primaries := primariesOf(n, mask)
 			for w := 1; w <= n; w++ {
 				for dw := 0; dw <= n; dw++ {
 					for pw := 0; pw <= primaries; pw++ {
@@ -107,14 +113,7 @@ func TestWriteExhaustive(t *testing.T) {
 func TestReadExhaustive(t *testing.T) {
 	for n := 1; n <= 5; n++ {
 		for mask := 0; mask < 1<<n; mask++ {
-			primary := make([]bool, n)
-			primaries := 0
-			for i := range primary {
-				primary[i] = mask&(1<<i) != 0
-				if primary[i] {
-					primaries++
-				}
-			}
+			primary, primaries := primariesOf(n, mask)
 			for r := 1; r <= n; r++ {
 				for pr := 0; pr <= primaries; pr++ {
 					for seq := 0; seq < 1<<n; seq++ { // bit i set: target i answered

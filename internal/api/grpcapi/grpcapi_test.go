@@ -22,13 +22,14 @@ import (
 
 	"github.com/tutti-kv/tutti/api/tuttipb"
 	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/kv/kvtest"
 	"github.com/tutti-kv/tutti/internal/metrics"
 )
 
 // env is a KV server over a fake service, reached through an in-memory
 // connection.
 type env struct {
-	svc     *fakeService
+	svc     *kvtest.Service
 	metrics *metrics.Metrics
 	logs    *bytes.Buffer
 	client  tuttipb.KVClient
@@ -36,10 +37,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{svc: newFake(), logs: &bytes.Buffer{}}
+	e := &env{svc: kvtest.New(), logs: &bytes.Buffer{}}
 	e.metrics = metrics.New(prometheus.NewRegistry())
 	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer(ServerOptions(e.svc.limits)...)
+	s := grpc.NewServer(ServerOptions(e.svc.LimitsResult)...)
 	Register(s, e.svc, e.metrics, WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))))
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
@@ -93,7 +94,7 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	if resp.GetContext() != "ctx-put" {
 		t.Errorf("context %q", resp.GetContext())
 	}
-	got := e.svc.puts[0]
+	got := e.svc.Puts[0]
 	want := kv.PutRequest{Bucket: []byte("users"), Key: []byte("a/\x00b"), Value: []byte("v"), ContentType: "text/plain",
 		Context: "ctx-old", Options: kv.Options{W: 2, DW: kv.One, PW: kv.Zero, Timeout: 1500 * time.Millisecond}}
 	if string(got.Bucket) != string(want.Bucket) || string(got.Key) != string(want.Key) || string(got.Value) != "v" ||
@@ -110,14 +111,14 @@ func TestPutDefaultsContentType(t *testing.T) {
 	if _, err := e.client.Put(ctx, &tuttipb.PutRequest{Bucket: []byte("b"), Key: []byte("k")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.svc.puts[0]; got.ContentType != "application/octet-stream" || got.Options != (kv.Options{}) {
+	if got := e.svc.Puts[0]; got.ContentType != "application/octet-stream" || got.Options != (kv.Options{}) {
 		t.Errorf("service got %+v", got)
 	}
 }
 
 func TestPutValueAtLimitPasses(t *testing.T) {
 	e := newEnv(t)
-	value := make([]byte, e.svc.limits.MaxValueBytes) // over gRPC's default 4 MiB
+	value := make([]byte, e.svc.LimitsResult.MaxValueBytes) // over gRPC's default 4 MiB
 	if _, err := e.client.Put(ctx, &tuttipb.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: value}); err != nil {
 		t.Fatalf("value at the limit: %v", err)
 	}
@@ -125,8 +126,8 @@ func TestPutValueAtLimitPasses(t *testing.T) {
 	if codeOf(err) != codes.ResourceExhausted {
 		t.Fatalf("value over the limit: %v, want ResourceExhausted", err)
 	}
-	if len(e.svc.puts) != 1 {
-		t.Errorf("service got %d puts, want 1", len(e.svc.puts))
+	if len(e.svc.Puts) != 1 {
+		t.Errorf("service got %d puts, want 1", len(e.svc.Puts))
 	}
 	if e.count(metrics.OpPut, metrics.OutcomeTooLarge) != 1 {
 		t.Error("put/too_large not counted")
@@ -136,7 +137,7 @@ func TestPutValueAtLimitPasses(t *testing.T) {
 func TestGet(t *testing.T) {
 	e := newEnv(t)
 	t1 := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
-	e.svc.getResult = &kv.GetResult{Found: true, Context: "ctx-m", Siblings: []kv.Sibling{
+	e.svc.GetResult = &kv.GetResult{Found: true, Context: "ctx-m", Siblings: []kv.Sibling{
 		{Value: []byte("a"), ContentType: "text/plain", LastModified: t1},
 		{Value: []byte("b")},
 	}}
@@ -152,7 +153,7 @@ func TestGet(t *testing.T) {
 	if !proto.Equal(resp, want) {
 		t.Errorf("got %v, want %v", resp, want)
 	}
-	if got := e.svc.gets[0].Options; got != (kv.Options{R: kv.All, PR: 1, Timeout: 20 * time.Millisecond}) {
+	if got := e.svc.Gets[0].Options; got != (kv.Options{R: kv.All, PR: 1, Timeout: 20 * time.Millisecond}) {
 		t.Errorf("options %+v", got)
 	}
 	if e.count(metrics.OpGet, metrics.OutcomeOK) != 1 {
@@ -162,7 +163,7 @@ func TestGet(t *testing.T) {
 
 func TestGetDeletedAndAbsent(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Deleted: true, Context: "ctx-tomb"}
+	e.svc.GetResult = &kv.GetResult{Deleted: true, Context: "ctx-tomb"}
 	resp, err := e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestGetDeletedAndAbsent(t *testing.T) {
 	if resp.GetFound() || !resp.GetDeleted() || resp.GetContext() != "ctx-tomb" {
 		t.Errorf("deleted: %v", resp)
 	}
-	e.svc.getResult = &kv.GetResult{}
+	e.svc.GetResult = &kv.GetResult{}
 	resp, err = e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
 	if err != nil || resp.GetFound() || resp.GetDeleted() {
 		t.Errorf("absent: %v, %v", resp, err)
@@ -178,7 +179,7 @@ func TestGetDeletedAndAbsent(t *testing.T) {
 	if e.count(metrics.OpGet, metrics.OutcomeNotFound) != 2 {
 		t.Error("get/not_found not counted")
 	}
-	e.svc.getResult = &kv.GetResult{Found: true}
+	e.svc.GetResult = &kv.GetResult{Found: true}
 	if _, err := e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")}); codeOf(err) != codes.Internal {
 		t.Errorf("found without versions: %v, want Internal", err)
 	}
@@ -194,7 +195,7 @@ func TestDelete(t *testing.T) {
 	if resp.GetContext() != "ctx-del" {
 		t.Errorf("context %q", resp.GetContext())
 	}
-	got := e.svc.deletes[0]
+	got := e.svc.Deletes[0]
 	if string(got.Bucket) != "b" || string(got.Key) != "k" || got.Context != "c1" ||
 		got.Options != (kv.Options{W: kv.Majority, DW: 2, PW: 1, Timeout: 100 * time.Millisecond}) {
 		t.Errorf("service got %+v", got)
@@ -306,7 +307,7 @@ func TestRejectedRequestsDoNotReachService(t *testing.T) {
 			if codeOf(err) != c.code {
 				t.Fatalf("got %v, want %v", err, c.code)
 			}
-			if n := e.svc.dataCalls(); n != 0 {
+			if n := e.svc.DataCalls(); n != 0 {
 				t.Errorf("service called %d times", n)
 			}
 		})
@@ -333,7 +334,7 @@ func TestErrorsMapToCodes(t *testing.T) {
 	}
 	for _, c := range cases {
 		e := newEnv(t)
-		e.svc.err = c.err
+		e.svc.Err = c.err
 		_, err := e.client.Delete(ctx, &tuttipb.DeleteRequest{Bucket: []byte("b"), Key: []byte("k")})
 		st, _ := status.FromError(err)
 		if st.Code() != c.code || st.Message() != c.message {
@@ -347,7 +348,7 @@ func TestErrorsMapToCodes(t *testing.T) {
 
 func TestQuorumErrorHasDetail(t *testing.T) {
 	e := newEnv(t)
-	e.svc.err = kv.QuorumError("r unmet", 3, 0)
+	e.svc.Err = kv.QuorumError("r unmet", 3, 0)
 	_, err := e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
 	st, _ := status.FromError(err)
 	var info *errdetails.ErrorInfo
@@ -366,7 +367,7 @@ func TestQuorumErrorHasDetail(t *testing.T) {
 
 func TestInternalErrorIsLogged(t *testing.T) {
 	e := newEnv(t)
-	e.svc.err = errors.New("disk on fire")
+	e.svc.Err = errors.New("disk on fire")
 	_, _ = e.client.Put(ctx, &tuttipb.PutRequest{Bucket: []byte("b"), Key: []byte("k")})
 	if !strings.Contains(e.logs.String(), "disk on fire") {
 		t.Errorf("not logged: %s", e.logs)
@@ -375,7 +376,7 @@ func TestInternalErrorIsLogged(t *testing.T) {
 
 func TestPanicBecomesInternal(t *testing.T) {
 	e := newEnv(t)
-	e.svc.panicWith = "kaboom"
+	e.svc.PanicWith = "kaboom"
 	_, err := e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
 	if st, _ := status.FromError(err); st.Code() != codes.Internal || strings.Contains(st.Message(), "kaboom") {
 		t.Fatalf("got %v, want Internal without the panic value", err)
@@ -386,7 +387,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 	if testutil.ToFloat64(e.metrics.Panics.WithLabelValues("grpc")) != 1 || e.count(metrics.OpGet, metrics.OutcomeError) != 1 {
 		t.Error("panic not counted")
 	}
-	e.svc.panicWith = nil
+	e.svc.PanicWith = nil
 	if _, err := e.client.Ring(ctx, &tuttipb.RingRequest{}); err != nil {
 		t.Errorf("server broken after a panic: %v", err)
 	}
@@ -394,7 +395,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 
 func TestClientDeadlineReachesService(t *testing.T) {
 	e := newEnv(t)
-	e.svc.blockUntilDone = true
+	e.svc.BlockUntilDone = true
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	_, err := e.client.Get(cctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
@@ -402,7 +403,7 @@ func TestClientDeadlineReachesService(t *testing.T) {
 		t.Errorf("got %v, want DeadlineExceeded", err)
 	}
 	select {
-	case err := <-e.svc.canceled:
+	case err := <-e.svc.Canceled:
 		if err == nil {
 			t.Error("service context not done")
 		}
@@ -413,7 +414,7 @@ func TestClientDeadlineReachesService(t *testing.T) {
 
 func TestRing(t *testing.T) {
 	e := newEnv(t)
-	e.svc.cluster.Owners[3] = []string{"n1", "n9", "n2"} // n9 is not a member
+	e.svc.ClusterResult.Owners[3] = []string{"n1", "n9", "n2"} // n9 is not a member
 	resp, err := e.client.Ring(ctx, &tuttipb.RingRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +432,7 @@ func TestRing(t *testing.T) {
 	if !members[0].GetAlive() || members[3].GetId() != "n9" || members[3].GetAlive() {
 		t.Errorf("members %v", members)
 	}
-	for p, want := range e.svc.cluster.Owners {
+	for p, want := range e.svc.ClusterResult.Owners {
 		owners := resp.GetOwners()[p].GetOwners()
 		if len(owners) != len(want) {
 			t.Fatalf("partition %d owners %v, want %v", p, owners, want)
@@ -449,7 +450,7 @@ func TestRing(t *testing.T) {
 
 func TestBucketProps(t *testing.T) {
 	e := newEnv(t)
-	e.svc.props = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
+	e.svc.PropsResult = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
 	got, err := e.client.GetBucketProps(ctx, &tuttipb.GetBucketPropsRequest{Bucket: []byte("b")})
 	if err != nil {
 		t.Fatal(err)
@@ -465,8 +466,8 @@ func TestBucketProps(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantProps := kv.Props{Conflict: kv.Siblings, R: kv.Majority, W: 3, DW: kv.Zero, PR: kv.Zero, PW: 1}
-	if len(e.svc.setProps) != 1 || string(e.svc.setProps[0].bucket) != "b" || e.svc.setProps[0].props != wantProps {
-		t.Fatalf("SetProps calls %+v, want %+v", e.svc.setProps, wantProps)
+	if len(e.svc.SetPropsCalls) != 1 || string(e.svc.SetPropsCalls[0].Bucket) != "b" || e.svc.SetPropsCalls[0].Props != wantProps {
+		t.Fatalf("SetProps calls %+v, want %+v", e.svc.SetPropsCalls, wantProps)
 	}
 	if want := (&tuttipb.BucketProps{Conflict: "siblings", R: -2, W: 3, Pw: 1}); !proto.Equal(got, want) {
 		t.Errorf("answer %v, want %v", got, want)
@@ -474,15 +475,15 @@ func TestBucketProps(t *testing.T) {
 	if e.count(metrics.OpProps, metrics.OutcomeOK) != 2 {
 		t.Error("props/ok not counted")
 	}
-	e.svc.err = kv.Errorf(kv.NotFound, "no such bucket")
+	e.svc.Err = kv.Errorf(kv.NotFound, "no such bucket")
 	if _, err := e.client.GetBucketProps(ctx, &tuttipb.GetBucketPropsRequest{Bucket: []byte("b")}); codeOf(err) != codes.NotFound {
 		t.Errorf("got %v, want NotFound", err)
 	}
 }
 
 func TestRegisterWithoutLoggerDiscardsLogs(t *testing.T) {
-	svc := newFake()
-	svc.panicWith = "kaboom"
+	svc := kvtest.New()
+	svc.PanicWith = "kaboom"
 	lis := bufconn.Listen(1 << 20)
 	s := grpc.NewServer()
 	Register(s, svc, metrics.New(prometheus.NewRegistry()))

@@ -21,6 +21,30 @@ func (s *server) parser() *optionParser {
 	}}
 }
 
+// writeRequest is what a put and a delete request share: the write quorums
+// and the timeout.
+type writeRequest interface {
+	GetW() int32
+	GetDw() int32
+	GetPw() int32
+	GetTimeoutMs() int64
+}
+
+// writeOptions reads the options of a put or a delete.
+func (s *server) writeOptions(req writeRequest) (kv.Options, error) {
+	p := s.parser()
+	opts := kv.Options{
+		W:       p.quorum("w", req.GetW(), true),
+		DW:      p.quorum("dw", req.GetDw(), false),
+		PW:      p.quorum("pw", req.GetPw(), false),
+		Timeout: p.timeout(req.GetTimeoutMs()),
+	}
+	if p.err != nil {
+		return kv.Options{}, p.err
+	}
+	return opts, nil
+}
+
 func (s *server) Get(ctx context.Context, req *tuttipb.GetRequest) (*tuttipb.GetResponse, error) {
 	return serve(s, metrics.OpGet, func() (*tuttipb.GetResponse, string, error) {
 		if err := checkNames(s.svc.Limits(), req.GetBucket(), req.GetKey()); err != nil {
@@ -70,15 +94,9 @@ func (s *server) Put(ctx context.Context, req *tuttipb.PutRequest) (*tuttipb.Put
 		if err != nil {
 			return nil, "", err
 		}
-		p := s.parser()
-		opts := kv.Options{
-			W:       p.quorum("w", req.GetW(), true),
-			DW:      p.quorum("dw", req.GetDw(), false),
-			PW:      p.quorum("pw", req.GetPw(), false),
-			Timeout: p.timeout(req.GetTimeoutMs()),
-		}
-		if p.err != nil {
-			return nil, "", p.err
+		opts, err := s.writeOptions(req)
+		if err != nil {
+			return nil, "", err
 		}
 		res, err := s.svc.Put(ctx, &kv.PutRequest{
 			Bucket: req.GetBucket(), Key: req.GetKey(), Value: req.GetValue(),
@@ -96,15 +114,9 @@ func (s *server) Delete(ctx context.Context, req *tuttipb.DeleteRequest) (*tutti
 		if err := checkNames(s.svc.Limits(), req.GetBucket(), req.GetKey()); err != nil {
 			return nil, "", err
 		}
-		p := s.parser()
-		opts := kv.Options{
-			W:       p.quorum("w", req.GetW(), true),
-			DW:      p.quorum("dw", req.GetDw(), false),
-			PW:      p.quorum("pw", req.GetPw(), false),
-			Timeout: p.timeout(req.GetTimeoutMs()),
-		}
-		if p.err != nil {
-			return nil, "", p.err
+		opts, err := s.writeOptions(req)
+		if err != nil {
+			return nil, "", err
 		}
 		res, err := s.svc.Delete(ctx, &kv.DeleteRequest{
 			Bucket: req.GetBucket(), Key: req.GetKey(), Context: req.GetContext(), Options: opts,

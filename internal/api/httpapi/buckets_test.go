@@ -12,7 +12,7 @@ import (
 
 func TestGetProps(t *testing.T) {
 	e := newEnv(t)
-	e.svc.props = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
+	e.svc.PropsResult = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
 	rec := e.do("GET", "/v1/buckets/b%2Fx/props", nil)
 	if rec.Code != 200 {
 		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
@@ -21,8 +21,8 @@ func TestGetProps(t *testing.T) {
 	if got := strings.TrimSpace(rec.Body.String()); got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}
-	if len(e.svc.getProps) != 1 || string(e.svc.getProps[0]) != "b/x" {
-		t.Errorf("service asked for %q", e.svc.getProps)
+	if len(e.svc.GetPropsCalls) != 1 || string(e.svc.GetPropsCalls[0]) != "b/x" {
+		t.Errorf("service asked for %q", e.svc.GetPropsCalls)
 	}
 	if got := e.count(metrics.OpProps, metrics.OutcomeOK); got != 1 {
 		t.Errorf("props/ok = %v", got)
@@ -37,11 +37,11 @@ func TestSetPropsMergesGivenFields(t *testing.T) {
 	}
 	want := kv.DefaultProps()
 	want.Conflict, want.W, want.DW = kv.LWW, kv.All, 2
-	if len(e.svc.setProps) != 1 {
-		t.Fatalf("SetProps called %d times", len(e.svc.setProps))
+	if len(e.svc.SetPropsCalls) != 1 {
+		t.Fatalf("SetProps called %d times", len(e.svc.SetPropsCalls))
 	}
-	if got := e.svc.setProps[0]; string(got.bucket) != "b" || !reflect.DeepEqual(got.props, want) {
-		t.Errorf("SetProps(%q, %+v), want %+v", got.bucket, got.props, want)
+	if got := e.svc.SetPropsCalls[0]; string(got.Bucket) != "b" || !reflect.DeepEqual(got.Props, want) {
+		t.Errorf("SetProps(%q, %+v), want %+v", got.Bucket, got.Props, want)
 	}
 	var answered kv.Props
 	if err := json.Unmarshal(rec.Body.Bytes(), &answered); err != nil || answered != want {
@@ -71,7 +71,7 @@ func TestSetPropsRejectsInvalid(t *testing.T) {
 			continue
 		}
 		errorOf(t, rec)
-		if len(e.svc.setProps) != 0 {
+		if len(e.svc.SetPropsCalls) != 0 {
 			t.Errorf("body %q: SetProps called", body)
 		}
 	}
@@ -83,14 +83,14 @@ func TestSetPropsBodyOverLimit(t *testing.T) {
 	if rec.Code != 413 {
 		t.Errorf("status %d, want 413", rec.Code)
 	}
-	if e.svc.dataCalls() != 0 {
+	if e.svc.DataCalls() != 0 {
 		t.Error("service called for an over-limit props body")
 	}
 }
 
 func TestSetPropsServiceErrors(t *testing.T) {
 	e := newEnv(t)
-	e.svc.err = kv.QuorumError("metadata not gossiped", 1, 0)
+	e.svc.Err = kv.QuorumError("metadata not gossiped", 1, 0)
 	if rec := e.do("PUT", "/v1/buckets/b/props", strings.NewReader(`{"w":1}`)); rec.Code != 503 {
 		t.Errorf("status %d, want 503", rec.Code)
 	}
@@ -155,7 +155,7 @@ func TestClusterRing(t *testing.T) {
 	if ring.Partitions != 4 || ring.N != 3 || ring.Version != 9 || len(ring.Ring) != 4 {
 		t.Fatalf("ring %+v", ring)
 	}
-	for p, want := range e.svc.cluster.Owners {
+	for p, want := range e.svc.ClusterResult.Owners {
 		if ring.Ring[p].Partition != p || !reflect.DeepEqual(ring.Ring[p].Owners, want) {
 			t.Errorf("partition %d = %+v, want owners %v", p, ring.Ring[p], want)
 		}

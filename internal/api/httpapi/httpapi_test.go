@@ -17,12 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/kv/kvtest"
 	"github.com/tutti-kv/tutti/internal/metrics"
 )
 
 // env is a handler over a fake service.
 type env struct {
-	svc     *fakeService
+	svc     *kvtest.Service
 	metrics *metrics.Metrics
 	reg     *prometheus.Registry
 	logs    *bytes.Buffer
@@ -31,7 +32,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{svc: newFake(), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
+	e := &env{svc: kvtest.New(), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	e.metrics = metrics.New(e.reg)
 	e.handler = New(e.svc, e.metrics, e.reg, slog.New(slog.NewTextHandler(e.logs, nil)))
 	return e
@@ -105,7 +106,7 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 		}
 		errorOf(t, rec)
 	}
-	if n := e.svc.dataCalls(); n != 0 {
+	if n := e.svc.DataCalls(); n != 0 {
 		t.Errorf("service called %d times for wrong methods", n)
 	}
 }
@@ -131,7 +132,7 @@ func TestServiceErrorsMapToStatus(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.svc.err = c.err
+			e.svc.Err = c.err
 			rec := e.do("PUT", "/v1/buckets/b/keys/k", strings.NewReader("v"))
 			if rec.Code != c.status {
 				t.Fatalf("status %d, want %d; body %s", rec.Code, c.status, rec.Body)
@@ -149,14 +150,14 @@ func TestServiceErrorsMapToStatus(t *testing.T) {
 
 func TestQuorumErrorCarriesFigures(t *testing.T) {
 	e := newEnv(t)
-	e.svc.err = kv.QuorumError("not enough replicas", 3, 0)
+	e.svc.Err = kv.QuorumError("not enough replicas", 3, 0)
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil)
 	body := errorOf(t, rec)
 	if rec.Code != 503 || body["needed"] != 3.0 || body["answered"] != 0.0 {
 		t.Errorf("got %d %v, want 503 with needed 3 and answered 0", rec.Code, body)
 	}
 	// Other errors carry no figures.
-	e.svc.err = kv.Errorf(kv.BadRequest, "x")
+	e.svc.Err = kv.Errorf(kv.BadRequest, "x")
 	body = errorOf(t, e.do("GET", "/v1/buckets/b/keys/k", nil))
 	if _, ok := body["needed"]; ok {
 		t.Errorf("bad request answer %v has quorum figures", body)
@@ -165,7 +166,7 @@ func TestQuorumErrorCarriesFigures(t *testing.T) {
 
 func TestInternalErrorIsLogged(t *testing.T) {
 	e := newEnv(t)
-	e.svc.err = errors.New("disk on fire")
+	e.svc.Err = errors.New("disk on fire")
 	e.do("DELETE", "/v1/buckets/b/keys/k", nil)
 	if !strings.Contains(e.logs.String(), "disk on fire") {
 		t.Errorf("internal error not logged; logs: %s", e.logs)
@@ -174,7 +175,7 @@ func TestInternalErrorIsLogged(t *testing.T) {
 
 func TestPanicAnswers500(t *testing.T) {
 	e := newEnv(t)
-	e.svc.panicWith = "kaboom"
+	e.svc.PanicWith = "kaboom"
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil)
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", rec.Code)
@@ -192,7 +193,7 @@ func TestPanicAnswers500(t *testing.T) {
 		t.Errorf("get/error = %v, want 1", got)
 	}
 	// The handler keeps serving.
-	e.svc.panicWith = nil
+	e.svc.PanicWith = nil
 	if rec := e.do("GET", "/healthz", nil); rec.Code != 200 {
 		t.Errorf("healthz after a panic = %d", rec.Code)
 	}
@@ -200,7 +201,7 @@ func TestPanicAnswers500(t *testing.T) {
 
 func TestAbortHandlerPanicPassesThrough(t *testing.T) {
 	e := newEnv(t)
-	e.svc.panicWith = http.ErrAbortHandler
+	e.svc.PanicWith = http.ErrAbortHandler
 	defer func() {
 		if p := recover(); p != http.ErrAbortHandler {
 			t.Errorf("recovered %v, want http.ErrAbortHandler", p)
@@ -211,7 +212,7 @@ func TestAbortHandlerPanicPassesThrough(t *testing.T) {
 
 func TestClientDisconnectCancelsServiceCall(t *testing.T) {
 	e := newEnv(t)
-	e.svc.blockUntilDone = true
+	e.svc.BlockUntilDone = true
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 
@@ -230,7 +231,7 @@ func TestClientDisconnectCancelsServiceCall(t *testing.T) {
 	}()
 	// Wait until the service is inside Get, then hang up.
 	deadline := time.Now().Add(5 * time.Second)
-	for e.svc.dataCalls() == 0 {
+	for e.svc.DataCalls() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("request never reached the service")
 		}
@@ -238,7 +239,7 @@ func TestClientDisconnectCancelsServiceCall(t *testing.T) {
 	}
 	cancel()
 	select {
-	case err := <-e.svc.canceled:
+	case err := <-e.svc.Canceled:
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("service saw %v, want context.Canceled", err)
 		}
@@ -310,7 +311,7 @@ func TestNewServerTimeouts(t *testing.T) {
 
 func TestNilLoggerIsAccepted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := New(newFake(), metrics.New(reg), reg, nil)
+	h := New(kvtest.New(), metrics.New(reg), reg, nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	if rec.Code != 200 {

@@ -21,21 +21,38 @@ func (a *api) replicas() func() int {
 	}
 }
 
-func (a *api) put(w http.ResponseWriter, r *http.Request) error {
-	lim := a.svc.Limits()
+// writeParams are the parameters a PUT and a DELETE share.
+type writeParams struct {
+	bucket, key []byte
+	opts        kv.Options
+	causal      string
+}
+
+// parseWrite reads the parameters a PUT and a DELETE share: the bucket and
+// key, the write quorums and timeout from the query, and the causal context.
+func (a *api) parseWrite(r *http.Request, lim kv.Limits) (writeParams, error) {
 	bucket, key, err := bucketAndKey(r, lim)
 	if err != nil {
-		return err
+		return writeParams{}, err
 	}
 	vals, err := parseQuery(r.URL.RawQuery, "w", "dw", "pw", "timeout")
 	if err != nil {
-		return err
+		return writeParams{}, err
 	}
 	opts, err := parseOptions(vals, a.replicas())
 	if err != nil {
-		return err
+		return writeParams{}, err
 	}
 	causal, err := causalContext(r)
+	if err != nil {
+		return writeParams{}, err
+	}
+	return writeParams{bucket: bucket, key: key, opts: opts, causal: causal}, nil
+}
+
+func (a *api) put(w http.ResponseWriter, r *http.Request) error {
+	lim := a.svc.Limits()
+	p, err := a.parseWrite(r, lim)
 	if err != nil {
 		return err
 	}
@@ -48,7 +65,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := a.svc.Put(r.Context(), &kv.PutRequest{
-		Bucket: bucket, Key: key, Value: value, ContentType: ct, Context: causal, Options: opts,
+		Bucket: p.bucket, Key: p.key, Value: value, ContentType: ct, Context: p.causal, Options: p.opts,
 	})
 	if err != nil {
 		return err
@@ -58,24 +75,11 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) error {
-	lim := a.svc.Limits()
-	bucket, key, err := bucketAndKey(r, lim)
+	p, err := a.parseWrite(r, a.svc.Limits())
 	if err != nil {
 		return err
 	}
-	vals, err := parseQuery(r.URL.RawQuery, "w", "dw", "pw", "timeout")
-	if err != nil {
-		return err
-	}
-	opts, err := parseOptions(vals, a.replicas())
-	if err != nil {
-		return err
-	}
-	causal, err := causalContext(r)
-	if err != nil {
-		return err
-	}
-	res, err := a.svc.Delete(r.Context(), &kv.DeleteRequest{Bucket: bucket, Key: key, Context: causal, Options: opts})
+	res, err := a.svc.Delete(r.Context(), &kv.DeleteRequest{Bucket: p.bucket, Key: p.key, Context: p.causal, Options: p.opts})
 	if err != nil {
 		return err
 	}

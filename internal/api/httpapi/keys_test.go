@@ -28,15 +28,15 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	if got := rec.Header().Get(ContextHeader); got != "ctx-put" {
 		t.Errorf("answer context %q, want ctx-put", got)
 	}
-	if len(e.svc.puts) != 1 {
-		t.Fatalf("service got %d puts, want 1", len(e.svc.puts))
+	if len(e.svc.Puts) != 1 {
+		t.Fatalf("service got %d puts, want 1", len(e.svc.Puts))
 	}
 	want := &kv.PutRequest{
 		Bucket: []byte("users"), Key: []byte("alice"), Value: []byte(`{"name":"Alice"}`),
 		ContentType: "application/json; charset=utf-8", Context: "ctx-old",
 		Options: kv.Options{W: 2, DW: kv.One, PW: kv.Majority, Timeout: 500 * time.Millisecond},
 	}
-	if got := e.svc.puts[0]; !reflect.DeepEqual(got, want) {
+	if got := e.svc.Puts[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("service got %+v, want %+v", got, want)
 	}
 	if got := e.count(metrics.OpPut, metrics.OutcomeOK); got != 1 {
@@ -52,7 +52,7 @@ func TestPutDefaults(t *testing.T) {
 	if rec.Code != http.StatusNoContent {
 		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
 	}
-	got := e.svc.puts[0]
+	got := e.svc.Puts[0]
 	if got.ContentType != "application/octet-stream" || got.Context != "" || len(got.Value) != 0 || got.Options != (kv.Options{}) {
 		t.Errorf("defaults: %+v", got)
 	}
@@ -60,9 +60,9 @@ func TestPutDefaults(t *testing.T) {
 
 func TestPutValueAtLimitIsAccepted(t *testing.T) {
 	e := newEnv(t)
-	e.svc.limits.MaxValueBytes = 16
+	e.svc.LimitsResult.MaxValueBytes = 16
 	rec := e.do("PUT", "/v1/buckets/b/keys/k", strings.NewReader(strings.Repeat("x", 16)))
-	if rec.Code != http.StatusNoContent || len(e.svc.puts[0].Value) != 16 {
+	if rec.Code != http.StatusNoContent || len(e.svc.Puts[0].Value) != 16 {
 		t.Errorf("value at the limit: %d; body %s", rec.Code, rec.Body)
 	}
 }
@@ -79,14 +79,14 @@ func TestPutOverLimitRejectedBeforeReading(t *testing.T) {
 	e := newEnv(t)
 	req := httptest.NewRequest("PUT", "/v1/buckets/b/keys/k", nil)
 	req.Body = io.NopCloser(failingReader{t})
-	req.ContentLength = int64(e.svc.limits.MaxValueBytes) + 1
+	req.ContentLength = int64(e.svc.LimitsResult.MaxValueBytes) + 1
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", rec.Code)
 	}
 	errorOf(t, rec)
-	if e.svc.writes() != 0 {
+	if e.svc.Writes() != 0 {
 		t.Error("service called for an over-limit value")
 	}
 	if got := e.count(metrics.OpPut, metrics.OutcomeTooLarge); got != 1 {
@@ -96,7 +96,7 @@ func TestPutOverLimitRejectedBeforeReading(t *testing.T) {
 
 func TestPutChunkedOverLimitRejected(t *testing.T) {
 	e := newEnv(t)
-	e.svc.limits.MaxValueBytes = 1000
+	e.svc.LimitsResult.MaxValueBytes = 1000
 	req := httptest.NewRequest("PUT", "/v1/buckets/b/keys/k", nil)
 	// An unknown length, as with Transfer-Encoding: chunked.
 	req.Body = io.NopCloser(io.MultiReader(strings.NewReader(strings.Repeat("x", 1001))))
@@ -106,14 +106,14 @@ func TestPutChunkedOverLimitRejected(t *testing.T) {
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", rec.Code)
 	}
-	if e.svc.writes() != 0 {
+	if e.svc.Writes() != 0 {
 		t.Error("service called for an over-limit chunked value")
 	}
 }
 
 func TestPutChunkedOverLimitOverRealServer(t *testing.T) {
 	e := newEnv(t)
-	e.svc.limits.MaxValueBytes = 1 << 10
+	e.svc.LimitsResult.MaxValueBytes = 1 << 10
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 	// io.MultiReader hides the length, so the client sends it chunked.
@@ -130,7 +130,7 @@ func TestPutChunkedOverLimitOverRealServer(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", resp.StatusCode)
 	}
-	if e.svc.writes() != 0 {
+	if e.svc.Writes() != 0 {
 		t.Error("service called for an over-limit chunked value")
 	}
 }
@@ -151,7 +151,7 @@ func TestKeysArePercentDecoded(t *testing.T) {
 			t.Errorf("PUT %s = %d; body %s", c.path, rec.Code, rec.Body)
 			continue
 		}
-		got := e.svc.puts[len(e.svc.puts)-1]
+		got := e.svc.Puts[len(e.svc.Puts)-1]
 		if string(got.Bucket) != c.bucket || string(got.Key) != c.key {
 			t.Errorf("PUT %s stored %q/%q, want %q/%q", c.path, got.Bucket, got.Key, c.bucket, c.key)
 		}
@@ -204,7 +204,7 @@ func TestRejectedInputChangesNothing(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", rec.Code, c.status, rec.Body)
 			}
 			errorOf(t, rec)
-			if n := e.svc.dataCalls(); n != 0 {
+			if n := e.svc.DataCalls(); n != 0 {
 				t.Errorf("service called %d times for rejected input", n)
 			}
 		})
@@ -229,7 +229,7 @@ func TestRejectedReadsDoNotReachService(t *testing.T) {
 			continue
 		}
 		errorOf(t, rec)
-		if e.svc.dataCalls() != 0 {
+		if e.svc.DataCalls() != 0 {
 			t.Errorf("GET %s reached the service", target)
 		}
 	}
@@ -251,13 +251,13 @@ func TestQuorumParameters(t *testing.T) {
 	}
 	for _, c := range cases {
 		e := newEnv(t)
-		e.svc.getResult = &kv.GetResult{Found: true, Siblings: []kv.Sibling{{Value: []byte("v")}}}
+		e.svc.GetResult = &kv.GetResult{Found: true, Siblings: []kv.Sibling{{Value: []byte("v")}}}
 		rec := e.do("GET", "/v1/buckets/b/keys/k?"+c.query, nil)
 		if rec.Code != 200 {
 			t.Errorf("?%s = %d; body %s", c.query, rec.Code, rec.Body)
 			continue
 		}
-		if got := e.svc.gets[0].Options; got != c.want {
+		if got := e.svc.Gets[0].Options; got != c.want {
 			t.Errorf("?%s: options %+v, want %+v", c.query, got, c.want)
 		}
 	}
@@ -271,7 +271,7 @@ func TestWriteQuorumParameters(t *testing.T) {
 	}
 	want := &kv.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), Context: "ctx-seen",
 		Options: kv.Options{W: kv.All, DW: kv.Zero, PW: 1, Timeout: 1500 * time.Millisecond}}
-	if got := e.svc.deletes[0]; !reflect.DeepEqual(got, want) {
+	if got := e.svc.Deletes[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("service got %+v, want %+v", got, want)
 	}
 	if got := rec.Header().Get(ContextHeader); got != "ctx-del" {
@@ -289,7 +289,7 @@ var (
 
 func TestGetOneValue(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Found: true, Context: "ctx-1",
+	e.svc.GetResult = &kv.GetResult{Found: true, Context: "ctx-1",
 		Siblings: []kv.Sibling{{Value: []byte("hello"), ContentType: "text/plain", LastModified: t1}}}
 	rec := e.do("GET", "/v1/buckets/b/keys/k?r=2", nil)
 	if rec.Code != 200 || rec.Body.String() != "hello" {
@@ -300,7 +300,7 @@ func TestGetOneValue(t *testing.T) {
 		h.Get("Last-Modified") != "Tue, 04 Mar 2025 05:06:07 GMT" || h.Get("Content-Length") != "5" {
 		t.Errorf("headers %v", h)
 	}
-	if got := e.svc.gets[0]; string(got.Bucket) != "b" || string(got.Key) != "k" || got.R != 2 {
+	if got := e.svc.Gets[0]; string(got.Bucket) != "b" || string(got.Key) != "k" || got.R != 2 {
 		t.Errorf("service got %+v", got)
 	}
 	if got := e.count(metrics.OpGet, metrics.OutcomeOK); got != 1 {
@@ -310,7 +310,7 @@ func TestGetOneValue(t *testing.T) {
 
 func TestGetDefaultContentType(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Found: true, Siblings: []kv.Sibling{{Value: []byte{1, 2}}}}
+	e.svc.GetResult = &kv.GetResult{Found: true, Siblings: []kv.Sibling{{Value: []byte{1, 2}}}}
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil)
 	if got := rec.Header().Get("Content-Type"); got != "application/octet-stream" {
 		t.Errorf("Content-Type %q", got)
@@ -326,7 +326,7 @@ func TestGetSiblingsAsMultipart(t *testing.T) {
 		{Value: []byte("first"), ContentType: "text/plain", LastModified: t1},
 		{Value: []byte("--not-a-boundary\r\n\x00"), ContentType: "application/octet-stream", LastModified: t2},
 	}
-	e.svc.getResult = &kv.GetResult{Found: true, Context: "ctx-merged", Siblings: siblings}
+	e.svc.GetResult = &kv.GetResult{Found: true, Context: "ctx-merged", Siblings: siblings}
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil)
 	if rec.Code != http.StatusMultipleChoices {
 		t.Fatalf("status %d, want 300", rec.Code)
@@ -369,7 +369,7 @@ func TestGetAsJSON(t *testing.T) {
 		{{Value: []byte("one"), ContentType: "text/plain", LastModified: t1}, {Value: []byte{0, 255}, LastModified: t2}},
 	} {
 		e := newEnv(t)
-		e.svc.getResult = &kv.GetResult{Found: true, Context: "ctx-j", Siblings: siblings}
+		e.svc.GetResult = &kv.GetResult{Found: true, Context: "ctx-j", Siblings: siblings}
 		rec := e.do("GET", "/v1/buckets/b/keys/k", nil, "Accept", "text/html, application/json;q=0.9")
 		wantStatus := 200
 		if len(siblings) > 1 {
@@ -427,7 +427,7 @@ func TestWantsJSON(t *testing.T) {
 
 func TestGetAbsentKeyIs404(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{}
+	e.svc.GetResult = &kv.GetResult{}
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil)
 	if rec.Code != 404 {
 		t.Fatalf("status %d", rec.Code)
@@ -443,7 +443,7 @@ func TestGetAbsentKeyIs404(t *testing.T) {
 
 func TestGetDeletedKeyIs404WithContext(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Deleted: true, Context: "ctx-tomb"}
+	e.svc.GetResult = &kv.GetResult{Deleted: true, Context: "ctx-tomb"}
 	rec := e.do("GET", "/v1/buckets/b/keys/k", nil, "Accept", "application/json")
 	if rec.Code != 404 {
 		t.Fatalf("status %d", rec.Code)
@@ -456,7 +456,7 @@ func TestGetDeletedKeyIs404WithContext(t *testing.T) {
 
 func TestGetFoundWithoutSiblingsIsInternal(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Found: true}
+	e.svc.GetResult = &kv.GetResult{Found: true}
 	if rec := e.do("GET", "/v1/buckets/b/keys/k", nil); rec.Code != 500 {
 		t.Errorf("status %d, want 500", rec.Code)
 	}
@@ -464,7 +464,7 @@ func TestGetFoundWithoutSiblingsIsInternal(t *testing.T) {
 
 func TestHeadAnswersWithoutBody(t *testing.T) {
 	e := newEnv(t)
-	e.svc.getResult = &kv.GetResult{Found: true, Context: "c", Siblings: []kv.Sibling{{Value: []byte("hello")}}}
+	e.svc.GetResult = &kv.GetResult{Found: true, Context: "c", Siblings: []kv.Sibling{{Value: []byte("hello")}}}
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 	resp, err := srv.Client().Head(srv.URL + "/v1/buckets/b/keys/k")
@@ -482,7 +482,7 @@ func TestHeadAnswersWithoutBody(t *testing.T) {
 func TestContextRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	const causal = "g2wAAAABaAJtAAAACG4xOjEyMzQ1YQFq/+="
-	e.svc.getResult = &kv.GetResult{Found: true, Context: causal, Siblings: []kv.Sibling{{Value: []byte("v1")}}}
+	e.svc.GetResult = &kv.GetResult{Found: true, Context: causal, Siblings: []kv.Sibling{{Value: []byte("v1")}}}
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 
@@ -505,7 +505,7 @@ func TestContextRoundTrip(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("put = %d", resp.StatusCode)
 	}
-	if e.svc.puts[0].Context != causal {
-		t.Errorf("service got context %q, want %q", e.svc.puts[0].Context, causal)
+	if e.svc.Puts[0].Context != causal {
+		t.Errorf("service got context %q, want %q", e.svc.Puts[0].Context, causal)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/kv/kvtest"
 	"github.com/tutti-kv/tutti/internal/metrics"
 )
 
@@ -90,8 +91,8 @@ func FuzzRequest(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, s.causal, s.ctype, s.accept, []byte(`{"w":2}`))
 	}
-	svc := newFake()
-	svc.getResult = &kv.GetResult{Found: true, Context: "c",
+	svc := kvtest.New()
+	svc.GetResult = &kv.GetResult{Found: true, Context: "c",
 		Siblings: []kv.Sibling{{Value: []byte("a")}, {Value: []byte("b"), ContentType: "text/plain"}}}
 	reg := prometheus.NewRegistry()
 	h := New(svc, metrics.New(reg), reg, nil)
@@ -118,7 +119,7 @@ func FuzzRequest(f *testing.F) {
 		if accept != "" {
 			req.Header.Set("Accept", accept)
 		}
-		writesBefore := svc.writes()
+		writesBefore := svc.Writes()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if !known[rec.Code] {
@@ -130,7 +131,7 @@ func FuzzRequest(f *testing.F) {
 				t.Fatalf("%s %s?%s answered %d with a non-JSON body %q", method, path, query, rec.Code, rec.Body)
 			}
 		}
-		if rec.Code >= 400 && svc.writes() != writesBefore {
+		if rec.Code >= 400 && svc.Writes() != writesBefore {
 			t.Fatalf("%s %s?%s was rejected with %d but wrote", method, path, query, rec.Code)
 		}
 	})

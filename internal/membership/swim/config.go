@@ -79,22 +79,18 @@ type Timing struct {
 
 // LANTiming is memberlist's LAN profile, the default.
 func LANTiming() Timing {
-	c := memberlist.DefaultLANConfig()
-	return Timing{
-		ProbeInterval:    c.ProbeInterval,
-		ProbeTimeout:     c.ProbeTimeout,
-		SuspicionMult:    c.SuspicionMult,
-		GossipInterval:   c.GossipInterval,
-		PushPullInterval: c.PushPullInterval,
-		TCPTimeout:       c.TCPTimeout,
-		JoinRetry:        2 * time.Second,
-	}
+	return timingOf(memberlist.DefaultLANConfig(), 2*time.Second)
 }
 
 // LocalTiming is memberlist's profile for nodes on one host: development
 // clusters and tests.
 func LocalTiming() Timing {
-	c := memberlist.DefaultLocalConfig()
+	return timingOf(memberlist.DefaultLocalConfig(), 500*time.Millisecond)
+}
+
+// timingOf takes the timing of a memberlist profile; memberlist has no join
+// retry, so joinRetry supplies it.
+func timingOf(c *memberlist.Config, joinRetry time.Duration) Timing {
 	return Timing{
 		ProbeInterval:    c.ProbeInterval,
 		ProbeTimeout:     c.ProbeTimeout,
@@ -102,7 +98,7 @@ func LocalTiming() Timing {
 		GossipInterval:   c.GossipInterval,
 		PushPullInterval: c.PushPullInterval,
 		TCPTimeout:       c.TCPTimeout,
-		JoinRetry:        500 * time.Millisecond,
+		JoinRetry:        joinRetry,
 	}
 }
 
