@@ -66,8 +66,9 @@ type Node struct {
 	httpServer *http.Server
 	httpLis    net.Listener
 
-	ring  atomic.Pointer[ringState]
-	props atomic.Pointer[sync.Map] // bucket -> kv.Props, reset on gossip
+	ring   atomic.Pointer[ringState]
+	ringMu sync.Mutex               // serializes membershipChanged
+	props  atomic.Pointer[sync.Map] // bucket -> kv.Props, reset on gossip
 
 	replica *replica.Store
 	clock   *clock

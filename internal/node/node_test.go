@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +86,18 @@ func (c *testCluster) waitAlive(want int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.t.Fatalf("cluster did not converge to %d live members", want)
+	var views []string
+	for _, nd := range c.nodes {
+		if nd == nil {
+			continue
+		}
+		var ms []string
+		for _, m := range nd.Cluster().Members {
+			ms = append(ms, fmt.Sprintf("%s:%v", m.ID, m.Alive))
+		}
+		views = append(views, fmt.Sprintf("%s sees %v", nd.ID(), ms))
+	}
+	c.t.Fatalf("cluster did not converge to %d live members: %s", want, strings.Join(views, "; "))
 }
 
 // waitProps waits until every node has the bucket's conflict policy by

@@ -21,7 +21,13 @@ type ringState struct {
 
 // membershipChanged rebuilds the ring snapshot after gossip changed the
 // member records or their liveness, and drops cached bucket properties.
+//
+// Calls are serialized, and each reads the view inside the lock: Start's
+// own call and the gossip subscriber's can otherwise race, and a stale view
+// stored last would stay until the next membership change.
 func (n *Node) membershipChanged() {
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
 	view := n.swim.View()
 	old := n.ring.Load()
 	st := &ringState{
