@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tutti-kv/tutti/api/tuttipb"
@@ -49,18 +50,26 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.V
 		err     error
 	}
 	acks := make(chan ack, len(write.Targets()))
+	// Every replica gets the write, not only the first W: the sends must
+	// outlive this request, which returns (and cancels ctx) at the quorum.
+	// They keep the request's deadline.
+	sendCtx, cancelSends := context.WithTimeout(context.WithoutCancel(ctx), opts.timeout)
+	var sends sync.WaitGroup
 	for _, t := range write.Targets() {
 		switch {
 		case t.Node == n.cfg.ID:
 		case !st.alive[t.Node]:
 			write.Fail(t.Node)
 		default:
+			sends.Add(1)
 			go func(node, addr string) {
-				d, err := n.remoteWrite(ctx, addr, pl, encoded, opts.dw > 1)
+				defer sends.Done()
+				d, err := n.remoteWrite(sendCtx, addr, pl, encoded, opts.dw > 1)
 				acks <- ack{node, d, err}
 			}(t.Node, st.addr(t.Node))
 		}
 	}
+	go func() { sends.Wait(); cancelSends() }()
 	for !write.Done() {
 		select {
 		case a := <-acks:
