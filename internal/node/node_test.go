@@ -136,6 +136,12 @@ func TestPutGetAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Even a w=1 write, answered after the coordinator's own copy, goes to
+	// every replica.
+	_, err = c.nodes[1].Put(ctx, &kv.PutRequest{Bucket: b, Key: []byte("w1"), Value: []byte("one"), Options: kv.Options{W: kv.One}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, nd := range c.nodes {
 		got, err := nd.Get(ctx, &kv.GetRequest{Bucket: b, Key: k, Options: kv.Options{R: kv.All}})
 		if err != nil {
@@ -148,21 +154,23 @@ func TestPutGetAcrossNodes(t *testing.T) {
 			t.Fatalf("node %d context %q, the put answered %q", i, got.Context, put.Context)
 		}
 	}
-	// The write reaches every replica (N=3 on 3 nodes: all of them), not
-	// only the W=2 that acknowledged it; the third may land just after the
+	// Both writes reach every replica (N=3 on 3 nodes: all of them), not
+	// only the W that acknowledged them; the rest may land just after the
 	// answer.
-	for i, nd := range c.nodes {
-		st := nd.ring.Load()
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			obj, _, err := nd.readLocal(st.place(b, k))
-			if err == nil && obj != nil && len(obj.Entries) == 1 {
-				break
+	for _, key := range [][]byte{k, []byte("w1")} {
+		for i, nd := range c.nodes {
+			st := nd.ring.Load()
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				obj, _, err := nd.readLocal(st.place(b, key))
+				if err == nil && obj != nil && len(obj.Entries) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d local copy of %s: %+v, %v", i, key, obj, err)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d local copy %+v, %v", i, obj, err)
-			}
-			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }

@@ -41,9 +41,6 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.V
 
 	write := coordinator.NewWrite(st.targets(pl.Partition), opts.w, opts.dw, opts.pw)
 	write.Ack(n.cfg.ID, durable)
-	if write.Done() {
-		return obj.Context, write.Result()
-	}
 	type ack struct {
 		node    string
 		durable bool
