@@ -13,6 +13,12 @@
 //     counter of a block, a synced Apply records the block's end; after a
 //     crash, counting resumes above the last recorded end, which is above
 //     every counter handed out.
+//   - A node that did not shut down cleanly also gets a new actor id. A crash
+//     can lose the node's unsynced writes (dw=0) while other replicas keep
+//     them; if the node then wrote the key again under its old actor, its
+//     version vector would claim those lost dots as seen, and the replicas
+//     would drop them on merge. Open marks the identity as running (synced)
+//     and Close marks it clean, so Open can tell.
 //
 // The block size trades fsyncs against skipped counters: one synced write
 // per block, and a crash or restart skips the unused rest of the block.
@@ -37,10 +43,17 @@ const DefaultBlock = 10000
 const recordName = "identity"
 
 // Record layout: version byte, actor (uint64 BE), lease end (uint64 BE): the
-// highest counter that may have been handed out.
+// highest counter that may have been handed out, then a state byte: running
+// or cleanly closed.
 const (
-	recordVersion = 1
-	recordLen     = 1 + 8 + 8
+	recordVersion = 2
+	recordLen     = 1 + 8 + 8 + 1
+)
+
+// States of the record's last byte.
+const (
+	stateRunning = 0
+	stateClean   = 1
 )
 
 // maxActorDraws bounds how often Open redraws a zero actor id, so that a
@@ -59,11 +72,17 @@ type Identity struct {
 	// leaseEnd are covered by a durable lease.
 	last     uint64
 	leaseEnd uint64
+	closed   bool
 }
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("identity: closed")
 
 // Open reads the node's identity from e, or creates one if e holds none (a
 // new or lost data directory): a fresh random nonzero 64-bit actor id from
-// rnd, written with a synced Apply before Open returns. block is the lease
+// rnd, written with a synced Apply before Open returns. When the previous
+// run did not Close (a crash), the node also takes a fresh actor id. Either
+// way the record is marked running, synced, before Open returns. block is the lease
 // block size; zero means DefaultBlock. A node passes math/rand/v2's Uint64,
 // whose runtime seeding makes two nodes' draws independent; the simulator
 // passes a seeded source.
@@ -78,28 +97,56 @@ func Open(e storage.Engine, rnd func() uint64, block uint64) (*Identity, error) 
 	case err != nil:
 		return nil, fmt.Errorf("identity: read: %w", err)
 	}
-	actor, leaseEnd, err := decode(raw)
+	actor, leaseEnd, clean, err := decode(raw)
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{engine: e, actor: actor, block: block, last: leaseEnd, leaseEnd: leaseEnd}, nil
-}
-
-func create(e storage.Engine, rnd func() uint64, block uint64) (*Identity, error) {
-	var actor uint64
-	for range maxActorDraws {
-		if actor = rnd(); actor != 0 {
-			break
+	if !clean {
+		// The last run crashed: what it wrote unsynced may be gone, so its
+		// actor's history on this node can no longer be trusted.
+		if actor, err = drawActor(rnd); err != nil {
+			return nil, err
 		}
 	}
-	if actor == 0 {
-		return nil, errors.New("identity: random source returns only zero")
-	}
-	id := &Identity{engine: e, actor: actor, block: block}
-	if err := id.store(0); err != nil {
+	id := &Identity{engine: e, actor: actor, block: block, last: leaseEnd, leaseEnd: leaseEnd}
+	if err := id.store(leaseEnd, stateRunning); err != nil {
 		return nil, err
 	}
 	return id, nil
+}
+
+func create(e storage.Engine, rnd func() uint64, block uint64) (*Identity, error) {
+	actor, err := drawActor(rnd)
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{engine: e, actor: actor, block: block}
+	if err := id.store(0, stateRunning); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+func drawActor(rnd func() uint64) (uint64, error) {
+	for range maxActorDraws {
+		if actor := rnd(); actor != 0 {
+			return actor, nil
+		}
+	}
+	return 0, errors.New("identity: random source returns only zero")
+}
+
+// Close marks the identity cleanly closed (a synced write), so that the next
+// Open keeps the actor id. Call it after the node stopped writing and
+// before closing the engine; Next fails afterwards.
+func (id *Identity) Close() error {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if id.closed {
+		return nil
+	}
+	id.closed = true
+	return id.store(id.leaseEnd, stateClean)
 }
 
 // Actor returns the node's actor id, never zero.
@@ -113,12 +160,15 @@ func (id *Identity) Actor() uint64 { return id.actor }
 func (id *Identity) Next() (uint64, error) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
+	if id.closed {
+		return 0, ErrClosed
+	}
 	if id.last == id.leaseEnd {
 		if id.leaseEnd == math.MaxUint64 {
 			return 0, errors.New("identity: counters exhausted")
 		}
 		end := id.leaseEnd + min(id.block, math.MaxUint64-id.leaseEnd)
-		if err := id.store(end); err != nil {
+		if err := id.store(end, stateRunning); err != nil {
 			return 0, err
 		}
 		id.leaseEnd = end
@@ -127,12 +177,14 @@ func (id *Identity) Next() (uint64, error) {
 	return id.last, nil
 }
 
-// store durably writes the identity record with the given lease end.
-func (id *Identity) store(leaseEnd uint64) error {
+// store durably writes the identity record with the given lease end and
+// state.
+func (id *Identity) store(leaseEnd uint64, state byte) error {
 	record := make([]byte, 0, recordLen)
 	record = append(record, recordVersion)
 	record = binary.BigEndian.AppendUint64(record, id.actor)
 	record = binary.BigEndian.AppendUint64(record, leaseEnd)
+	record = append(record, state)
 	b := &storage.Batch{}
 	b.Set(storage.MetaKey(recordName), record)
 	if err := id.engine.Apply(b, true); err != nil {
@@ -141,14 +193,14 @@ func (id *Identity) store(leaseEnd uint64) error {
 	return nil
 }
 
-func decode(raw []byte) (actor, leaseEnd uint64, err error) {
-	if len(raw) != recordLen || raw[0] != recordVersion {
-		return 0, 0, fmt.Errorf("identity: corrupt record %x", raw)
+func decode(raw []byte) (actor, leaseEnd uint64, clean bool, err error) {
+	if len(raw) != recordLen || raw[0] != recordVersion || raw[17] > stateClean {
+		return 0, 0, false, fmt.Errorf("identity: corrupt record %x", raw)
 	}
 	actor = binary.BigEndian.Uint64(raw[1:9])
 	leaseEnd = binary.BigEndian.Uint64(raw[9:17])
 	if actor == 0 {
-		return 0, 0, errors.New("identity: corrupt record: zero actor")
+		return 0, 0, false, errors.New("identity: corrupt record: zero actor")
 	}
-	return actor, leaseEnd, nil
+	return actor, leaseEnd, raw[17] == stateClean, nil
 }

@@ -27,6 +27,7 @@ var purePackages = []string{
 	"internal/quorum",
 	"internal/replica",
 	"internal/ring",
+	"internal/sim/check",
 }
 
 // forbiddenInPure are imports that bring I/O, goroutine synchronisation,

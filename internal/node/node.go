@@ -246,6 +246,12 @@ func (n *Node) Close() error {
 			_ = n.peers.Close()
 		}
 		n.wg.Wait()
+		if n.id != nil {
+			// Marks a clean shutdown: the next start keeps the actor id.
+			if err := n.id.Close(); err != nil {
+				n.log.Error("closing identity", "err", err)
+			}
+		}
 		if n.store != nil {
 			if err := n.store.Close(); err != nil {
 				n.log.Error("closing storage", "err", err)
