@@ -345,3 +345,38 @@ func TestConcurrentWritersOneKey(t *testing.T) {
 		t.Errorf("%d of %d writes acknowledged", len(acked), writers*each)
 	}
 }
+
+// TestRestartKeepsDataAndActor: a node closed cleanly and started again on
+// the same data directory serves what it stored and keeps its actor id (a
+// crash, instead, would give it a new one: internal/identity).
+func TestRestartKeepsDataAndActor(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	ctx := context.Background()
+	if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"),
+		Options: kv.Options{W: kv.All}}); err != nil {
+		t.Fatal(err)
+	}
+	actor := c.nodes[2].id.Actor()
+	if err := c.nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.cfgs[2]
+	cfg.Join = []string{c.nodes[0].GossipAddr()}
+	nd, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = nd
+	c.waitAlive(3)
+	if nd.id.Actor() != actor {
+		t.Fatalf("actor %x after a clean restart, want %x", nd.id.Actor(), actor)
+	}
+	obj, _, err := nd.readLocal(nd.ring.Load().place([]byte("b"), []byte("k")))
+	if err != nil || obj == nil || len(obj.Live()) != 1 || string(obj.Live()[0].Value.Value) != "v" {
+		t.Fatalf("restarted node's copy: %+v, %v", obj, err)
+	}
+	got, err := nd.Get(ctx, &kv.GetRequest{Bucket: []byte("b"), Key: []byte("k"), Options: kv.Options{R: kv.All}})
+	if err != nil || !slices.Equal(values(got), []string{"v"}) {
+		t.Fatalf("read through the restarted node: %+v, %v", got, err)
+	}
+}
