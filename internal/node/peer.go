@@ -236,11 +236,7 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 		return errorResponse(kv.Errorf(kv.TooLarge, "value over the limit"))
 	}
 	pl := st.place(c.Bucket, c.Key)
-	owner := false
-	for _, id := range st.ring.Owners(pl.Partition) {
-		owner = owner || id == n.cfg.ID
-	}
-	if !owner {
+	if !st.owns(pl.Partition, n.cfg.ID) {
 		return &tuttipb.PeerResponse{Code: tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA, Error: n.cfg.ID + " is not a replica of the key"}
 	}
 	vv, err := decodeWholeVV(c.Context)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
@@ -70,6 +71,11 @@ func (st *ringState) targets(p int) []coordinator.Target {
 		ts[i] = coordinator.Target{Node: id, Primary: true}
 	}
 	return ts
+}
+
+// owns reports whether node id is one of partition p's owners.
+func (st *ringState) owns(p int, id string) bool {
+	return slices.Contains(st.ring.Owners(p), id)
 }
 
 // addr is the gRPC address of node id.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
@@ -231,7 +230,7 @@ func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Con
 	st := n.ring.Load()
 	pl := st.place(bucket, key)
 	var newVV dvv.VV
-	if slices.Contains(st.ring.Owners(pl.Partition), n.cfg.ID) {
+	if st.owns(pl.Partition, n.cfg.ID) {
 		newVV, err = n.coordinate(ctx, st, pl, vv, content, opts)
 	} else {
 		newVV, err = n.forward(ctx, st, pl, vv, content, opts)
