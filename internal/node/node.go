@@ -71,7 +71,7 @@ type Node struct {
 	props  atomic.Pointer[sync.Map] // bucket -> kv.Props, reset on gossip
 
 	replica *replica.Store
-	clock   *clock
+	clock   *hlc.Clock
 
 	locks [lockStripes]sync.Mutex
 
@@ -85,7 +85,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: &clock{now: time.Now}}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: hlc.NewClock(func() int64 { return time.Now().UnixNano() })}
 	n.props.Store(new(sync.Map))
 	secret := cfg.ContextSecret
 	if secret == "" {
@@ -259,36 +259,6 @@ func (n *Node) Close() error {
 		}
 	})
 	return nil
-}
-
-// clock is the node's hybrid logical clock, shared by all requests.
-type clock struct {
-	mu   sync.Mutex
-	last hlc.Timestamp
-	now  func() time.Time
-}
-
-// Stamp returns a time later than after and than every time handed out or
-// observed before.
-func (c *clock) Stamp(after hlc.Timestamp) hlc.Timestamp {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	phys := c.now().UnixNano()
-	if c.last.Less(after) {
-		c.last = hlc.Observe(c.last, after, phys)
-	} else {
-		c.last = hlc.Next(c.last, phys)
-	}
-	return c.last
-}
-
-// Observe moves the clock past a time seen on a peer's version.
-func (c *clock) Observe(t hlc.Timestamp) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last.Less(t) {
-		c.last = hlc.Observe(c.last, t, c.now().UnixNano())
-	}
 }
 
 func (n *Node) lockFor(hash uint64) *sync.Mutex { return &n.locks[hash&(lockStripes-1)] }

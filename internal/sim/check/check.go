@@ -21,6 +21,11 @@
 //     loss.
 //   - StrictReads: a successful strict-quorum read sees every strict write
 //     acknowledged before the read began.
+//   - Converged: after the liveness phase every replica of a key holds the
+//     same object.
+//
+// Faults (crashes and data loss) may destroy writes that were not durable
+// enough; Losable says which, and Check treats them as indeterminate.
 //
 // Check runs them all after Validate. Each checker returns its violations
 // sorted by key, then operation index, so that a seed's report is the same
@@ -109,6 +114,10 @@ type Op struct {
 	// was issued (the write was rejected before coordination). A write that
 	// timed out after coordination must still carry its dot.
 	Dot dvv.Dot
+	// W and DW are the write's quorum: replicas that acknowledged it, and
+	// how many of them fsynced it. They decide which faults may destroy it
+	// (Losable).
+	W, DW int
 
 	// Get, when OK.
 
@@ -148,6 +157,7 @@ const (
 	CheckSiblingsLWW = "SiblingsLWW"
 	CheckDotReuse    = "DotReuse"
 	CheckStrictReads = "StrictReads"
+	CheckConverged   = "Converged"
 )
 
 // Violation is one broken rule.
@@ -218,17 +228,31 @@ func (r Report) String() string {
 	return b.String()
 }
 
-// Check validates h and runs every checker. Keys for which lww is true
-// belong to last-write-wins buckets: they get SiblingsLWW instead of
-// Siblings and are left out of LostWrites, since LWW drops concurrent
-// acknowledged writes by design. A malformed history yields a single
-// History violation and no other checks.
-func Check(h []Op, final map[string]Final, issued []Issued, lww map[string]bool) Report {
+// Run is what one simulated run produced, for Check.
+type Run struct {
+	History []Op
+	Final   map[string]Final
+	Issued  []Issued
+	// LWW holds the keys of last-write-wins buckets.
+	LWW map[string]bool
+	// Faults are the crashes and data losses of the run, which may destroy
+	// acknowledged writes that were not durable enough (Losable).
+	Faults []Fault
+}
+
+// Check validates the history and runs every checker. Keys of LWW buckets
+// get SiblingsLWW instead of Siblings and are left out of LostWrites,
+// since LWW drops concurrent acknowledged writes by design. Acknowledged
+// writes that the run's faults may have destroyed count as Info. A
+// malformed history yields a single History violation and no other checks.
+func Check(run Run) Report {
 	r := Report{Checked: map[string]int{}}
-	if err := Validate(h); err != nil {
+	if err := Validate(run.History); err != nil {
 		r.Violations = []Violation{{Checker: CheckHistory, Op: -1, Detail: err.Error()}}
 		return r
 	}
+	h, demoted := demoteLosable(run.History, run.Faults)
+	final, issued, lww := run.Final, run.Issued, run.LWW
 	var siblingsOps, lwwOps []Op
 	siblingsFinal, lwwFinal := map[string]Final{}, map[string]Final{}
 	for _, o := range h {
@@ -257,8 +281,11 @@ func Check(h []Op, final map[string]Final, issued []Issued, lww map[string]bool)
 	found, n = siblingsLWW(lwwOps, lwwFinal)
 	add(CheckSiblingsLWW, found, n)
 	add(CheckDotReuse, DotReuse(issued), len(issued))
-	found, n = strictReads(h)
+	found, n = strictReads(run.History, run.Faults)
 	add(CheckStrictReads, found, n)
+	if demoted > 0 {
+		r.Checked["Losable"] = demoted
+	}
 	r.Violations = sortViolations(vs)
 	return r
 }
@@ -292,6 +319,9 @@ func Validate(h []Op) error {
 			return bad(o, "ends at %d before it starts at %d", o.End, o.Start)
 		}
 		if o.isWrite() {
+			if o.W < 0 || o.DW < 0 || o.DW > max(o.W, 1) {
+				return bad(o, "bad quorum w=%d dw=%d", o.W, o.DW)
+			}
 			if len(o.Siblings) > 0 || o.Deleted || o.ReadContext != nil {
 				return bad(o, "%v carries read results", o.Kind)
 			}

@@ -345,7 +345,7 @@ func TestStrictReads(t *testing.T) {
 			if err := Validate(h.ops); err != nil {
 				t.Fatalf("scenario history is malformed: %v", err)
 			}
-			expect(t, StrictReads(h.ops), tt.want...)
+			expect(t, StrictReads(h.ops, nil), tt.want...)
 		})
 	}
 }
@@ -433,7 +433,7 @@ func TestCheck(t *testing.T) {
 	}
 	issued := []Issued{{"n1", dot(A, 1), 0}, {"n2", dot(B, 1), 1}, {"n1", dot(A, 2), 3}, {"n2", dot(B, 2), 4},
 		{"n2", dot(B, 2), -1}} // reused by a write outside the history
-	r := Check(h.ops, final, issued, map[string]bool{"l": true})
+	r := Check(Run{History: h.ops, Final: final, Issued: issued, LWW: map[string]bool{"l": true}})
 	if r.OK() {
 		t.Fatal("Check accepted a broken run")
 	}
@@ -456,7 +456,7 @@ func TestCheck(t *testing.T) {
 		}
 	}
 
-	bad := Check([]Op{{Index: 0, Kind: Put, Key: "k", Type: OK, Dot: dot(A, 1)}}, nil, nil, nil)
+	bad := Check(Run{History: []Op{{Index: 0, Kind: Put, Key: "k", Type: OK, Dot: dot(A, 1)}}})
 	if bad.OK() || bad.Violations[0].Checker != CheckHistory {
 		t.Errorf("Check of a malformed history = %v, want one History violation", bad)
 	}

@@ -37,13 +37,15 @@ func DotReuse(issued []Issued) []Violation {
 // began, that is, its read context covers the dot of every Put or Delete
 // with Type OK and Strict whose End is before the get's Start. Writes that
 // overlap the get in time may or may not be seen. Sloppy operations are not
-// held to this: with sloppy quorums it can fail during partitions.
-func StrictReads(h []Op) []Violation {
-	vs, _ := strictReads(h)
+// held to this: with sloppy quorums it can fail during partitions. Nor is
+// a write that faults between its start and the read's may have destroyed
+// on the replicas asked (a data loss, or a crash when DW < W).
+func StrictReads(h []Op, faults []Fault) []Violation {
+	vs, _ := strictReads(h, faults)
 	return vs
 }
 
-func strictReads(h []Op) ([]Violation, int) {
+func strictReads(h []Op, faults []Fault) ([]Violation, int) {
 	var vs []Violation
 	checked := 0
 	groups, keys := byKey(h, nil)
@@ -65,7 +67,7 @@ func strictReads(h []Op) ([]Violation, int) {
 				if w.End >= r.Start {
 					break
 				}
-				if !r.ReadContext.Covers(w.Dot) {
+				if !r.ReadContext.Covers(w.Dot) && !unsettled(w, r, faults) {
 					vs = append(vs, Violation{CheckStrictReads, key, r.Index, fmt.Sprintf(
 						"strict read (start %d, context %v) missed %s acknowledged at %d", r.Start, r.ReadContext, w.describe(), w.End)})
 				}

@@ -112,7 +112,7 @@ func withFinal(final map[string]Final, key string, edit func(*Final)) map[string
 func TestModelHistoriesPass(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		r := drawRun(t)
-		if rep := Check(r.h, r.final, r.issued, nil); !rep.OK() {
+		if rep := Check(Run{History: r.h, Final: r.final, Issued: r.issued}); !rep.OK() {
 			t.Fatalf("a correct run was rejected:\n%s", rep)
 		}
 		// Every acknowledged write may as well have timed out.
@@ -122,7 +122,7 @@ func TestModelHistoriesPass(t *testing.T) {
 				h[i].Type = Info
 			}
 		}
-		if rep := Check(h, r.final, r.issued, nil); !rep.OK() {
+		if rep := Check(Run{History: h, Final: r.final, Issued: r.issued}); !rep.OK() {
 			t.Fatalf("a correct run with timeouts was rejected:\n%s", rep)
 		}
 	})
@@ -150,7 +150,7 @@ func TestModelMutationsFail(t *testing.T) {
 		if len(droppable) > 0 {
 			d := rapid.SampledFrom(droppable).Draw(t, "drop")
 			final := withFinal(r.final, d.key, func(f *Final) { delete(f.Live, d.value) })
-			if Check(r.h, final, r.issued, nil).OK() {
+			if Check(Run{History: r.h, Final: final, Issued: r.issued}).OK() {
 				t.Fatalf("dropping %q from key %q went unnoticed", d.value, d.key)
 			}
 		}
@@ -162,7 +162,7 @@ func TestModelMutationsFail(t *testing.T) {
 			f.Live["invented"] = d
 			f.Context = f.Context.Add(d)
 		})
-		if Check(r.h, final, r.issued, nil).OK() {
+		if Check(Run{History: r.h, Final: final, Issued: r.issued}).OK() {
 			t.Fatalf("adding a value to key %q went unnoticed", key)
 		}
 
@@ -178,7 +178,7 @@ func TestModelMutationsFail(t *testing.T) {
 		if len(replaced) > 0 {
 			p := rapid.SampledFrom(replaced).Draw(t, "resurrect")
 			final := withFinal(r.final, p.Key, func(f *Final) { f.Live[p.Value] = p.Dot })
-			if Check(r.h, final, r.issued, nil).OK() {
+			if Check(Run{History: r.h, Final: final, Issued: r.issued}).OK() {
 				t.Fatalf("resurrecting %q on key %q went unnoticed", p.Value, p.Key)
 			}
 		}
