@@ -1,15 +1,13 @@
 package hlc
 
-import "sync"
-
 // Clock is one node's hybrid logical clock over a physical time source.
 // The node passes the wall clock and the simulator a virtual one with skew
-// and drift; both run this code. It is safe for concurrent use.
+// and drift; both run this code. Callers serialize its use (the node holds
+// a lock around it; the simulator is single-threaded).
 type Clock struct {
 	// Now returns the physical time in Unix nanoseconds.
 	Now func() int64
 
-	mu   sync.Mutex
 	last Timestamp
 }
 
@@ -19,8 +17,6 @@ func NewClock(now func() int64) *Clock { return &Clock{Now: now} }
 // Stamp returns a time later than after and than every time handed out or
 // observed before.
 func (c *Clock) Stamp(after Timestamp) Timestamp {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	phys := c.Now()
 	if c.last.Less(after) {
 		c.last = Observe(c.last, after, phys)
@@ -32,8 +28,6 @@ func (c *Clock) Stamp(after Timestamp) Timestamp {
 
 // Observe moves the clock past a time seen on another node's version.
 func (c *Clock) Observe(t Timestamp) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.last.Less(t) {
 		c.last = Observe(c.last, t, c.Now())
 	}

@@ -71,7 +71,7 @@ type Node struct {
 	props  atomic.Pointer[sync.Map] // bucket -> kv.Props, reset on gossip
 
 	replica *replica.Store
-	clock   *hlc.Clock
+	clock   *clock
 
 	locks [lockStripes]sync.Mutex
 
@@ -85,7 +85,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: hlc.NewClock(func() int64 { return time.Now().UnixNano() })}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: &clock{c: hlc.NewClock(func() int64 { return time.Now().UnixNano() })}}
 	n.props.Store(new(sync.Map))
 	secret := cfg.ContextSecret
 	if secret == "" {
@@ -259,6 +259,24 @@ func (n *Node) Close() error {
 		}
 	})
 	return nil
+}
+
+// clock is the node's hybrid logical clock, shared by all requests.
+type clock struct {
+	mu sync.Mutex
+	c  *hlc.Clock
+}
+
+func (c *clock) Stamp(after hlc.Timestamp) hlc.Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.Stamp(after)
+}
+
+func (c *clock) Observe(t hlc.Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.c.Observe(t)
 }
 
 func (n *Node) lockFor(hash uint64) *sync.Mutex { return &n.locks[hash&(lockStripes-1)] }
