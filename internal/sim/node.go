@@ -1,0 +1,443 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tutti-kv/tutti/internal/coordinator"
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/hlc"
+	"github.com/tutti-kv/tutti/internal/identity"
+	"github.com/tutti-kv/tutti/internal/kv"
+	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/replica"
+	"github.com/tutti-kv/tutti/internal/ring"
+	"github.com/tutti-kv/tutti/internal/sim/check"
+	"github.com/tutti-kv/tutti/internal/storage"
+)
+
+// epoch is the virtual wall time at the start of a run, in Unix
+// nanoseconds; node clocks are skewed from it.
+const epoch = int64(1_800_000_000) * int64(time.Second)
+
+// leaseBlock is the nodes' counter lease: small, so runs renew leases often.
+const leaseBlock = 50
+
+// Node is one simulated node. It drives the real replica, coordinator and
+// identity code the way internal/node does, with messages instead of RPCs
+// and virtual timers instead of contexts.
+type Node struct {
+	w    *World
+	id   string
+	zone string
+
+	engine *storage.Memory
+	ident  *identity.Identity
+	store  *replica.Store
+	clock  *hlc.Clock
+	skew   int64
+	drift  float64
+
+	up bool
+	// incarnation counts restarts; timers of an earlier incarnation are
+	// void.
+	incarnation int
+	// alive is this node's failure detector's view of the others.
+	alive map[string]bool
+	// pending holds the reply handlers of requests in flight, by id.
+	pending map[uint64]func(message)
+
+	// buggy state for BugKeepActorOnCrash: the first actor and a counter
+	// that restarts from zero on every start.
+	bugActor, bugCounter uint64
+}
+
+func newNode(w *World, idx int, m ring.Member) (*Node, error) {
+	n := &Node{w: w, id: m.ID, zone: m.Zone, engine: storage.NewMemory()}
+	if w.opts.Skew > 0 {
+		n.skew = w.rng.Int64N(2*int64(w.opts.Skew)+1) - int64(w.opts.Skew)
+	}
+	if w.opts.Drift > 0 {
+		n.drift = (w.rng.Float64()*2 - 1) * w.opts.Drift
+	}
+	if err := n.open(); err != nil {
+		return nil, err
+	}
+	w.tracef("node %s zone=%q skew=%v drift=%.6f actor=%x", n.id, n.zone, time.Duration(n.skew), n.drift, n.ident.Actor())
+	return n, nil
+}
+
+// physical is the node's wall clock: the virtual time, skewed and drifting.
+func (n *Node) physical() int64 {
+	return epoch + n.skew + n.w.now + int64(float64(n.w.now)*n.drift)
+}
+
+// open (re)opens the node's identity and replica over its engine, as
+// internal/node's Start does.
+func (n *Node) open() error {
+	ident, err := identity.Open(n.engine, n.w.rng.Uint64, leaseBlock)
+	if err != nil {
+		return fmt.Errorf("sim: %s: identity: %w", n.id, err)
+	}
+	n.ident = ident
+	n.clock = hlc.NewClock(n.physical)
+	n.store = &replica.Store{Engine: n.engine, Counter: (*counter)(n), Clock: n.clock}
+	n.alive = map[string]bool{}
+	for _, m := range n.w.ring.Members() {
+		n.alive[m.ID] = true
+	}
+	n.pending = map[uint64]func(message){}
+	if n.bugActor == 0 {
+		n.bugActor = ident.Actor()
+	}
+	n.bugCounter = 0
+	return nil
+}
+
+func (n *Node) start() { n.up = true }
+
+// counter is the node's replica.Counter: its identity, recording every dot
+// it issues for the DotReuse check.
+type counter Node
+
+func (c *counter) Actor() uint64 {
+	if c.w.opts.Bug == BugKeepActorOnCrash {
+		return c.bugActor
+	}
+	return c.ident.Actor()
+}
+
+func (c *counter) Next() (uint64, error) {
+	var next uint64
+	if c.w.opts.Bug == BugKeepActorOnCrash {
+		c.bugCounter++
+		next = c.bugCounter
+	} else {
+		var err error
+		if next, err = c.ident.Next(); err != nil {
+			return 0, err
+		}
+	}
+	c.w.recordIssued(c.id, dvv.Dot{Actor: c.Actor(), Counter: next})
+	return next, nil
+}
+
+// timer runs fn after d unless the node restarted meanwhile.
+func (n *Node) timer(d time.Duration, fn func()) {
+	inc := n.incarnation
+	n.w.after(d, func() {
+		if n.up && n.incarnation == inc {
+			fn()
+		}
+	})
+}
+
+func (n *Node) send(to string, id uint64, body any) {
+	n.w.net.send(message{from: n.id, to: to, id: id, body: body})
+}
+
+func (n *Node) owners(k key) []string { return n.w.ring.Owners(k.Partition) }
+
+func (n *Node) owns(k key) bool { return slices.Contains(n.owners(k), n.id) }
+
+func (n *Node) targets(k key) []coordinator.Target {
+	owners := n.owners(k)
+	ts := make([]coordinator.Target, len(owners))
+	for i, id := range owners {
+		ts[i] = coordinator.Target{Node: id, Primary: true}
+	}
+	return ts
+}
+
+func (n *Node) receive(m message) {
+	switch b := m.body.(type) {
+	case clientGet:
+		n.get(b.key, b.q, func(obj *object.Object, err *kv.Error) {
+			n.send(m.from, m.id, clientResult{obj: obj, err: err})
+		})
+	case clientWrite:
+		done := func(ctx dvv.VV, err *kv.Error) { n.send(m.from, m.id, clientResult{ctx: ctx, err: err}) }
+		if n.owns(b.key) {
+			n.coordinate(b.key, b.content, b.ctx, b.q, b.op, done)
+		} else {
+			n.forward(b, done)
+		}
+	case coordinateReq:
+		if !n.owns(b.key) {
+			n.send(m.from, m.id, coordinateResp{notReplica: true})
+			return
+		}
+		n.coordinate(b.key, b.content, b.ctx, b.q, b.op, func(ctx dvv.VV, err *kv.Error) {
+			n.send(m.from, m.id, coordinateResp{ctx: ctx, err: err})
+		})
+	case replicaWrite:
+		durable, err := n.apply(b)
+		resp := replicaWriteResp{durable: durable}
+		if err != nil {
+			resp.err = err.Error()
+			n.w.disturb(b.key.name, "a replica write failed")
+		}
+		n.send(m.from, m.id, resp)
+	case replicaRead:
+		_, raw, err := n.store.Read(b.key.Key)
+		resp := replicaReadResp{encoded: raw}
+		if err != nil {
+			resp.err = err.Error()
+		}
+		n.send(m.from, m.id, resp)
+	default:
+		if h, ok := n.pending[m.id]; ok {
+			h(m)
+		}
+	}
+}
+
+func policy(k key) object.Policy {
+	if k.Bucket[0] == 'l' {
+		return object.LWW
+	}
+	return object.Siblings
+}
+
+// get is a quorum read, as internal/node's quorumRead: ask every replica,
+// answer once R replied, with the merge.
+func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
+	read := coordinator.NewRead(n.targets(k), q.R, q.PR, policy(k))
+	id := n.w.requestID()
+	finished := false
+	finish := func(obj *object.Object, err error) {
+		finished = true
+		delete(n.pending, id)
+		done(obj, kvErr(err))
+	}
+	n.pending[id] = func(m message) {
+		switch b := m.body.(type) {
+		case replicaReadResp:
+			obj, err := decodeCopy(b)
+			if err != nil {
+				read.Fail(m.from)
+			} else {
+				read.Reply(m.from, obj)
+			}
+		case refused:
+			read.Fail(m.from)
+		}
+		if read.Done() {
+			finish(read.Result())
+		}
+	}
+	for _, t := range read.Targets() {
+		switch {
+		case t.Node == n.id:
+		case !n.alive[t.Node]:
+			read.Fail(t.Node)
+		default:
+			n.send(t.Node, id, replicaRead{key: k})
+		}
+	}
+	if slices.ContainsFunc(read.Targets(), func(t coordinator.Target) bool { return t.Node == n.id }) {
+		if obj, _, err := n.store.Read(k.Key); err != nil {
+			read.Fail(n.id)
+		} else {
+			read.Reply(n.id, obj)
+		}
+	}
+	if read.Done() {
+		finish(read.Result())
+		return
+	}
+	n.timer(n.w.opts.Timeout, func() {
+		if !finished {
+			finish(nil, read.Expire())
+		}
+	})
+}
+
+func decodeCopy(b replicaReadResp) (*object.Object, error) {
+	if b.err != "" {
+		return nil, errors.New(b.err)
+	}
+	if len(b.encoded) == 0 {
+		return nil, nil
+	}
+	return object.Decode(b.encoded)
+}
+
+// coordinate runs a write on this replica, as internal/node's coordinate:
+// the local read-modify-write with a fresh dot, then the new object to
+// every other replica, acknowledged once the write quorum is met.
+func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, op int, done func(dvv.VV, *kv.Error)) {
+	durable := q.DW >= 1
+	if n.w.opts.Bug == BugIgnoreContext {
+		ctx = nil
+	}
+	n.w.coordinating = op
+	obj, encoded, _, err := n.store.Coordinate(k.Key, ctx, content, policy(k), durable)
+	n.w.coordinating = -1
+	if err != nil {
+		done(nil, kv.Errorf(kv.Internal, "%v", err))
+		return
+	}
+	n.w.tracef("%s stores op %d locally durable=%v: %s", n.id, op, durable, objectString(obj))
+	write := coordinator.NewWrite(n.targets(k), q.W, q.DW, q.PW)
+	write.Ack(n.id, durable)
+	id := n.w.requestID()
+	finished := false
+	finish := func(err error) {
+		finished = true
+		if err != nil {
+			done(nil, kvErr(err))
+			return
+		}
+		done(obj.Context, nil)
+	}
+	// The handler outlives the request: later acks still count for the
+	// trace, as the real node's sends outlive the client's request.
+	n.pending[id] = func(m message) {
+		switch b := m.body.(type) {
+		case replicaWriteResp:
+			if b.err != "" {
+				write.Fail(m.from)
+			} else {
+				write.Ack(m.from, b.durable)
+			}
+		case refused:
+			write.Fail(m.from)
+		}
+		if !finished && write.Done() {
+			finish(write.Result())
+		}
+	}
+	if n.w.opts.Bug == BugEarlyAck {
+		finish(nil)
+	}
+	for _, t := range write.Targets() {
+		switch {
+		case t.Node == n.id:
+		case n.w.opts.Bug == BugNoReplication:
+		case !n.alive[t.Node]:
+			write.Fail(t.Node)
+			n.w.disturb(k.name, "a replica was skipped as down")
+		default:
+			n.send(t.Node, id, replicaWrite{key: k, encoded: encoded, sync: q.DW > 1})
+		}
+	}
+	if !finished && write.Done() {
+		finish(write.Result())
+	}
+	n.timer(n.w.opts.Timeout, func() {
+		delete(n.pending, id)
+		if !finished {
+			finish(write.Expire())
+		}
+	})
+}
+
+// forward hands a write to a replica, as internal/node's forward: owners in
+// preference order, moving on only when the request certainly was not
+// delivered.
+func (n *Node) forward(b clientWrite, done func(dvv.VV, *kv.Error)) {
+	owners := n.owners(b.key)
+	id := n.w.requestID()
+	finished := false
+	finish := func(ctx dvv.VV, err *kv.Error) {
+		finished = true
+		delete(n.pending, id)
+		done(ctx, err)
+	}
+	next := 0
+	tried := 0
+	var try func()
+	try = func() {
+		for next < len(owners) {
+			owner := owners[next]
+			next++
+			if !n.alive[owner] {
+				continue
+			}
+			tried++
+			n.send(owner, id, coordinateReq{key: b.key, content: b.content, ctx: b.ctx, q: b.q, op: b.op})
+			return
+		}
+		finish(nil, kv.QuorumError(fmt.Sprintf("no replica of the key could be reached (%d tried)", tried), 1, 0))
+	}
+	n.pending[id] = func(m message) {
+		if m.from != owners[next-1] {
+			return
+		}
+		switch r := m.body.(type) {
+		case refused:
+			try()
+		case coordinateResp:
+			if r.notReplica {
+				try()
+				return
+			}
+			finish(r.ctx, r.err)
+		}
+	}
+	try()
+	n.timer(n.w.opts.Timeout, func() {
+		if !finished {
+			finish(nil, kv.Errorf(kv.Unavailable, "forwarding the write timed out (it may or may not have been applied)"))
+		}
+	})
+}
+
+// apply merges a replica write, as internal/node's applyReplica.
+func (n *Node) apply(b replicaWrite) (bool, error) {
+	if n.w.opts.Bug == BugOverwrite {
+		var batch storage.Batch
+		batch.Set(storage.ObjectKey(b.key.Partition, b.key.Segment, b.key.Bucket, b.key.Key.Key), b.encoded)
+		return b.sync, n.engine.Apply(&batch, b.sync)
+	}
+	_, err := n.store.Apply(b.key.Key, b.encoded, policy(b.key), b.sync)
+	return b.sync, err
+}
+
+// crash stops the node as a power loss: unsynced writes are lost (all, or
+// a torn tail's prefix survives), requests in flight are forgotten, and
+// with wipe the data directory is lost too.
+func (n *Node) crash(wipe bool) {
+	w := n.w
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.incarnation++
+	n.pending = nil
+	kept, lost := 0, n.engine.Unsynced()
+	if w.opts.TornTail && lost > 0 {
+		kept = w.rng.IntN(lost + 1)
+	}
+	n.engine.CrashKeeping(kept)
+	kind := check.Crash
+	if wipe {
+		n.engine.Wipe()
+		kind = check.Wipe
+	}
+	w.faults = append(w.faults, check.Fault{Time: w.now, Node: n.id, Kind: kind})
+	w.tracef("fault %s %s (unsynced batches: %d lost, %d kept)", kind, n.id, lost-kept, kept)
+	for _, k := range w.keys {
+		if n.owns(k) {
+			w.disturb(k.name, n.id+" lost data")
+		}
+	}
+	w.membershipChanged()
+}
+
+// restart brings a crashed node back on its (possibly wiped) storage.
+func (n *Node) restart() error {
+	if n.up {
+		return nil
+	}
+	if err := n.open(); err != nil {
+		return err
+	}
+	n.up = true
+	n.w.tracef("restart %s actor=%x", n.id, n.ident.Actor())
+	n.w.membershipChanged()
+	return nil
+}
