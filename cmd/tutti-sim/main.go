@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	parallel := fs.Bool("parallel", false, "run seeds on every core")
 	trace := fs.Bool("trace", false, "print the run's trace (with --seed)")
 	verbose := fs.Bool("v", false, "print a line per seed")
+	bugName := fs.String("bug", "", "plant a known bug in every node, to see the checkers catch it: "+bugNames())
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	bug, ok := parseBug(*bugName)
+	if !ok {
+		fmt.Fprintf(stderr, "tutti-sim: unknown --bug %q (want one of %s)\n", *bugName, bugNames())
+		return 2
+	}
+	draw := func(seed uint64) sim.Options {
+		o := sim.Draw(seed)
+		o.Bug = bug
+		return o
+	}
+	replay := func(seed uint64) string {
+		cmd := fmt.Sprintf("go run ./cmd/tutti-sim --seed %#x --trace", seed)
+		if bug != sim.NoBug {
+			cmd += " --bug " + bug.String()
+		}
+		return cmd
 	}
 	switch {
 	case *seedFlag != "" && *seeds > 0:
@@ -45,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tutti-sim: bad --seed %q: %v\n", *seedFlag, err)
 			return 2
 		}
-		opts := sim.Draw(seed)
+		opts := draw(seed)
 		if *trace {
 			opts.Trace = stdout
 		}
@@ -57,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, res)
 		fmt.Fprintf(stdout, "trace hash %s\n%s\n", res.TraceHash, res.Report)
 		if !res.OK() {
+			fmt.Fprintf(stdout, "replay: %s\n", replay(seed))
 			return 1
 		}
 		return 0
@@ -84,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		go func() {
 			defer wg.Done()
 			for seed := range next {
-				res, err := sim.Run(sim.Draw(seed))
+				res, err := sim.Run(draw(seed))
 				if err != nil {
 					select {
 					case failed <- fmt.Errorf("seed %#x: %w", seed, err):
@@ -97,11 +117,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	go func() { wg.Wait(); close(results) }()
-	passed, ops, events := 0, 0, 0
+	passed, events, converged, keys := 0, 0, 0, 0
+	var stats sim.Stats
 	var failures []sim.Result
 	for res := range results {
-		ops += res.Ops
 		events += res.Events
+		stats = stats.Add(res.Stats)
+		converged += res.Converged
+		keys += res.Keys
 		if *verbose {
 			fmt.Fprintln(stdout, res)
 		}
@@ -110,7 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		failures = append(failures, res)
-		fmt.Fprintf(stdout, "FAIL %s\n%s\nreplay: go run ./cmd/tutti-sim --seed %#x --trace\n", res, res.Report, res.Seed)
+		fmt.Fprintf(stdout, "FAIL %s\n%s\nreplay: %s\n", res, shorten(res.Report.String(), 20), replay(res.Seed))
 	}
 	select {
 	case err := <-failed:
@@ -119,10 +142,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 	}
 	elapsed := time.Since(began)
+	fmt.Fprintf(stdout, "mix: %s; %d events; %d of %d keys held to convergence\n", stats, events, converged, keys)
 	if len(failures) > 0 {
-		fmt.Fprintf(stdout, "%d of %d seeds failed (%d ops, %d events, %s)\n", len(failures), *seeds, ops, events, elapsed.Round(time.Millisecond))
+		fmt.Fprintf(stdout, "%d of %d seeds failed (%s)\n", len(failures), *seeds, elapsed.Round(time.Millisecond))
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d seeds passed (%d ops, %d events, %s, %.0f seeds/min)\n", passed, ops, events, elapsed.Round(time.Millisecond), float64(passed)/elapsed.Minutes())
+	fmt.Fprintf(stdout, "%d seeds passed (%s, %.0f seeds/min)\n", passed, elapsed.Round(time.Millisecond), float64(passed)/elapsed.Minutes())
 	return 0
+}
+
+func parseBug(name string) (sim.Bug, bool) {
+	if name == "" {
+		return sim.NoBug, true
+	}
+	for b := sim.NoBug; b <= sim.LastBug; b++ {
+		if b.String() == name {
+			return b, true
+		}
+	}
+	return sim.NoBug, false
+}
+
+func bugNames() string {
+	var names []string
+	for b := sim.NoBug + 1; b <= sim.LastBug; b++ {
+		names = append(names, b.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// shorten keeps the first n lines of a report.
+func shorten(report string, n int) string {
+	lines := strings.Split(report, "\n")
+	if len(lines) <= n {
+		return report
+	}
+	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n  ... and %d more", len(lines)-n)
 }

@@ -62,7 +62,7 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 	k := w.key(r.Bucket, r.Key)
 	o := check.Op{
 		Index: len(w.history), Client: clientIndex(c.name), Kind: r.Kind, Key: k.name, Start: w.now,
-		W: r.Quorums.W, DW: r.Quorums.DW,
+		W: r.Quorums.W, DW: r.Quorums.DW, Replicas: w.ring.Owners(k.Partition),
 		Strict: r.Quorums.PR+r.Quorums.PW > w.opts.N && c.strict,
 	}
 	if r.Kind != check.Get {

@@ -42,19 +42,23 @@ func (nw *network) send(m message) {
 	w := nw.w
 	between := isNode(m.from) && isNode(m.to)
 	desc := describe(m.body)
+	w.stats.Messages++
 	switch {
 	case between && nw.cut[[2]string{m.from, m.to}]:
 		w.tracef("net %s -> %s #%d %s: cut", m.from, m.to, m.id, desc)
+		w.stats.Cut++
 		nw.lost(m)
 		return
 	case between && w.faulty && w.chance(w.opts.Drop):
 		w.tracef("net %s -> %s #%d %s: dropped", m.from, m.to, m.id, desc)
+		w.stats.Dropped++
 		nw.lost(m)
 		return
 	}
 	copies := 1
 	if _, ok := m.body.(duplicable); ok && between && w.faulty && w.chance(w.opts.Dup) {
 		copies = 2
+		w.stats.Duplicated++
 	}
 	for c := range copies {
 		d := w.duration(w.opts.MinDelay, w.opts.MaxDelay)
@@ -82,6 +86,7 @@ func (nw *network) deliver(m message) {
 			if _, isReply := m.body.(reply); !isReply {
 				// Nothing listens: the sender's connection is refused, so it
 				// knows the request was not delivered.
+				w.stats.Refused++
 				nw.send(message{from: m.to, to: m.from, id: m.id, body: refused{}})
 			}
 			return
@@ -106,8 +111,10 @@ func (nw *network) partition(a, b []string, oneWay bool) {
 		}
 	}
 	dir := "<->"
+	nw.w.stats.Partitions++
 	if oneWay {
 		dir = "->"
+		nw.w.stats.OneWay++
 	}
 	nw.w.tracef("fault partition %v %s %v", a, dir, b)
 }

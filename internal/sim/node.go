@@ -414,9 +414,12 @@ func (n *Node) crash(wipe bool) {
 	}
 	n.engine.CrashKeeping(kept)
 	kind := check.Crash
+	w.stats.Crashes++
 	if wipe {
 		n.engine.Wipe()
 		kind = check.Wipe
+		w.stats.Crashes--
+		w.stats.Wipes++
 	}
 	w.faults = append(w.faults, check.Fault{Time: w.now, Node: n.id, Kind: kind})
 	w.tracef("fault %s %s (unsynced batches: %d lost, %d kept)", kind, n.id, lost-kept, kept)

@@ -91,6 +91,9 @@ const (
 	// BugEarlyAck: a coordinator acknowledges a write as soon as it stored
 	// it locally, whatever W says.
 	BugEarlyAck
+
+	// LastBug is the last plantable bug.
+	LastBug = BugEarlyAck
 )
 
 func (b Bug) String() string {

@@ -143,6 +143,7 @@ type Result struct {
 	Faults    int
 	// Converged counts the keys held to the convergence check, of Keys.
 	Converged, Keys int
+	Stats           Stats
 }
 
 // OK reports whether every check passed.
@@ -206,6 +207,17 @@ func (w *World) Finish() Result {
 			o.Type, o.End = check.Info, w.now
 		}
 	}
+	for _, o := range w.history {
+		w.stats.Ops++
+		switch o.Type {
+		case check.OK:
+			w.stats.OK++
+		case check.Fail:
+			w.stats.Fail++
+		default:
+			w.stats.Info++
+		}
+	}
 	final := map[string]check.Final{}
 	copies := map[string][]check.Copy{}
 	lww := map[string]bool{}
@@ -260,7 +272,7 @@ func (w *World) Finish() Result {
 	w.tracef("end: %d ops, %d events, %d faults, %d/%d keys held to convergence: %s", len(w.history), w.steps, len(w.faults), converged, len(w.keys), firstLine(rep.String()))
 	return Result{
 		Seed: w.opts.Seed, Options: w.opts, Report: rep, TraceHash: hex.EncodeToString(w.traceHash.Sum(nil)),
-		Ops: len(w.history), Events: w.steps, Faults: len(w.faults), Converged: converged, Keys: len(w.keys),
+		Ops: len(w.history), Events: w.steps, Faults: len(w.faults), Converged: converged, Keys: len(w.keys), Stats: w.stats,
 	}
 }
 

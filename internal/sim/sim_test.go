@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -64,5 +65,46 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			}
 			t.Fatalf("no seed's %s check caught %v", tt.checker, tt.bug)
 		})
+	}
+}
+
+// A short swarm in every test run; the long one is tutti-sim --seeds.
+func TestSwarm(t *testing.T) {
+	seeds := uint64(40)
+	if testing.Short() {
+		seeds = 8
+	}
+	for seed := uint64(1); seed <= seeds; seed++ {
+		res := run(t, Draw(seed))
+		if !res.OK() {
+			t.Fatalf("%s\n%s\nreplay: go run ./cmd/tutti-sim --seed %#x --trace", res, res.Report, seed)
+		}
+	}
+}
+
+// Draw varies every dimension and always yields valid options.
+func TestDrawCoversTheSwarm(t *testing.T) {
+	seen := map[string]bool{}
+	for seed := uint64(1); seed <= 500; seed++ {
+		o := Draw(seed).withDefaults()
+		if err := o.validate(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		seen[fmt.Sprintf("nodes%d", o.Nodes)] = true
+		seen[fmt.Sprintf("N%d", o.N)] = true
+		for name, on := range map[string]bool{
+			"crash": o.CrashEvery > 0, "wipe": o.WipeEvery > 0, "partition": o.PartitionEvery > 0,
+			"drop": o.Drop > 0, "dup": o.Dup > 0, "skew": o.Skew > 0, "drift": o.Drift > 0,
+			"lww": o.LWWShare > 0, "strict": o.StrictClients > 0, "zones": o.Zones > 0, "torn": o.TornTail,
+		} {
+			seen[name+fmt.Sprint(on)] = true
+		}
+	}
+	for _, want := range []string{"nodes3", "nodes7", "N2", "N5", "crashtrue", "crashfalse", "wipetrue", "wipefalse",
+		"partitiontrue", "partitionfalse", "droptrue", "dropfalse", "duptrue", "skewtrue", "drifttrue", "lwwtrue",
+		"stricttrue", "zonestrue", "torntrue", "tornfalse"} {
+		if !seen[want] {
+			t.Errorf("500 seeds never drew %s", want)
+		}
 	}
 }

@@ -86,6 +86,7 @@ type World struct {
 	// coordinating, to attribute the dot it issues; -1 when none.
 	coordinating int
 	violations   []check.Violation
+	stats        Stats
 
 	trace     io.Writer
 	traceHash hash.Hash
@@ -137,6 +138,28 @@ func New(opts Options) (*World, error) {
 		n.start()
 	}
 	return w, nil
+}
+
+// Stats count what a run did, for the fault mix of a swarm.
+type Stats struct {
+	Messages, Dropped, Duplicated, Cut, Refused int
+	Crashes, Wipes, Partitions, OneWay          int
+	Ops, OK, Fail, Info                         int
+}
+
+// Add sums two Stats.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Messages: s.Messages + o.Messages, Dropped: s.Dropped + o.Dropped, Duplicated: s.Duplicated + o.Duplicated,
+		Cut: s.Cut + o.Cut, Refused: s.Refused + o.Refused,
+		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
+		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
+	}
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way)",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay)
 }
 
 // Now is the virtual time since the start of the run.

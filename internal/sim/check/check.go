@@ -118,6 +118,10 @@ type Op struct {
 	// how many of them fsynced it. They decide which faults may destroy it
 	// (Losable).
 	W, DW int
+	// Replicas are the nodes that hold the key, as the ring places it
+	// (public: clients route by it). Only their faults can destroy a write
+	// to the key; nil means any node's might.
+	Replicas []string
 
 	// Get, when OK.
 

@@ -1,6 +1,9 @@
 package check
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // FaultKind is a fault that can destroy stored data.
 type FaultKind uint8
@@ -36,7 +39,7 @@ type Fault struct {
 // a write with DW = 0 is losable once any node crashed or lost its data
 // after the write began, and a write with DW >= 1 once DW distinct nodes
 // lost their data directories after it began (its fsynced copies may have
-// been exactly there). The checkers treat a losable acknowledged write as
+// been exactly there). Only faults of the key's replicas count. The checkers treat a losable acknowledged write as
 // one whose outcome is unknown.
 func Losable(o Op, faults []Fault) bool {
 	if !o.isWrite() {
@@ -44,7 +47,7 @@ func Losable(o Op, faults []Fault) bool {
 	}
 	wiped := map[string]bool{}
 	for _, f := range faults {
-		if f.Time < o.Start {
+		if f.Time < o.Start || !o.holds(f.Node) {
 			continue
 		}
 		if o.DW == 0 {
@@ -57,12 +60,17 @@ func Losable(o Op, faults []Fault) bool {
 	return o.DW > 0 && len(wiped) >= o.DW
 }
 
+// holds reports whether node may hold o's key.
+func (o Op) holds(node string) bool {
+	return o.Replicas == nil || slices.Contains(o.Replicas, node)
+}
+
 // unsettled reports whether faults between write w's start and read r's
 // start may have taken w from the replicas r asked: a data loss, or a crash
 // when not every acknowledging replica had fsynced w (DW < W).
 func unsettled(w, r Op, faults []Fault) bool {
 	for _, f := range faults {
-		if f.Time < w.Start || f.Time > r.Start {
+		if f.Time < w.Start || f.Time > r.Start || !w.holds(f.Node) {
 			continue
 		}
 		if f.Kind == Wipe || w.DW < w.W {

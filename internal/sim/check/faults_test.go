@@ -18,6 +18,8 @@ func TestLosable(t *testing.T) {
 		{"dw=2, one node wiped twice", w(2), []Fault{{20, "n2", Wipe}, {30, "n2", Wipe}}, false},
 		{"dw=2, two nodes wiped", w(2), []Fault{{20, "n2", Wipe}, {30, "n3", Wipe}}, true},
 		{"dw=2, one wipe before it began", w(2), []Fault{{5, "n2", Wipe}, {30, "n3", Wipe}}, false},
+		{"dw=0, crash of another key's replica", Op{Kind: Put, Start: 10, W: 1, Replicas: []string{"n1", "n2"}}, []Fault{{20, "n3", Crash}}, false},
+		{"dw=0, crash of a replica", Op{Kind: Put, Start: 10, W: 1, Replicas: []string{"n1", "n2"}}, []Fault{{20, "n2", Crash}}, true},
 		{"a get", Op{Kind: Get, Start: 10}, []Fault{{20, "n1", Wipe}}, false},
 	}
 	for _, tt := range tests {
