@@ -8,6 +8,8 @@
 package coordinator
 
 import (
+	"fmt"
+
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/quorum"
@@ -62,6 +64,24 @@ func (g *Read) target(node string) (Target, bool) {
 		}
 	}
 	return Target{}, false
+}
+
+// Start begins the read on node self: every target that alive reports
+// down fails at once, and the rest are returned, self excluded, to be
+// asked. local reports whether self is a target too, whose copy the caller
+// then reads and passes to Reply.
+func (g *Read) Start(self string, alive func(string) bool) (ask []string, local bool) {
+	for _, t := range g.targets {
+		switch {
+		case t.Node == self:
+			local = true
+		case !alive(t.Node):
+			g.Fail(t.Node)
+		default:
+			ask = append(ask, t.Node)
+		}
+	}
+	return ask, local
 }
 
 // Reply records node's copy (nil when it has none). Replies from nodes that
@@ -140,6 +160,25 @@ func (p *Write) target(node string) (Target, bool) {
 	return Target{}, false
 }
 
+// Start begins the write on node self, which stored the new version
+// (durably or not) and so acknowledges it: every other target that alive
+// reports down fails at once, and the rest are returned, to be sent the
+// version. All of them get it, not only the first W, so that every replica
+// converges.
+func (p *Write) Start(self string, durable bool, alive func(string) bool) (send []string) {
+	p.Ack(self, durable)
+	for _, t := range p.targets {
+		switch {
+		case t.Node == self:
+		case !alive(t.Node):
+			p.Fail(t.Node)
+		default:
+			send = append(send, t.Node)
+		}
+	}
+	return send
+}
+
 // Ack records that node stored the object, durably or not.
 func (p *Write) Ack(node string, durable bool) {
 	t, ok := p.target(node)
@@ -179,4 +218,43 @@ func (p *Write) Expire() error {
 
 func quorumError(reason string, need quorum.Need) error {
 	return kv.QuorumError(reason+" ("+need.What+")", need.Needed, need.Answered)
+}
+
+// Forward picks, for a node that is not a replica of a key, the replica
+// to hand a write to: the owners in preference order, skipping those
+// reported down. The caller moves to the next only when a request
+// certainly was not delivered (refused, or the node says it is not a
+// replica): a delivered write retried elsewhere could be stored twice.
+type Forward struct {
+	owners  []string
+	next    int
+	tried   int
+	current string
+}
+
+// NewForward starts a forward over a key's owners, in preference order.
+func NewForward(owners []string) *Forward { return &Forward{owners: owners} }
+
+// Next returns the next owner to try, or false when none is left.
+func (f *Forward) Next(alive func(string) bool) (string, bool) {
+	for f.next < len(f.owners) {
+		o := f.owners[f.next]
+		f.next++
+		if alive(o) {
+			f.tried++
+			f.current = o
+			return o, true
+		}
+	}
+	f.current = ""
+	return "", false
+}
+
+// Current is the owner the last Next returned ("" before the first and
+// after the owners ran out).
+func (f *Forward) Current() string { return f.current }
+
+// Exhausted is the answer when Next found no owner to try.
+func (f *Forward) Exhausted() error {
+	return kv.QuorumError(fmt.Sprintf("no replica of the key could be reached (%d tried)", f.tried), 1, 0)
 }

@@ -131,3 +131,65 @@ func TestWriteDurableQuorum(t *testing.T) {
 		t.Fatalf("Expire = %v", p.Expire())
 	}
 }
+
+func aliveExcept(down ...string) func(string) bool {
+	return func(id string) bool {
+		for _, d := range down {
+			if d == id {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Start fails the targets seen down at once and sends to every other
+// one, not only the first W.
+func TestStartSkipsTheDead(t *testing.T) {
+	w := NewWrite(three(), 2, 1, 0)
+	send := w.Start("a", true, aliveExcept("c"))
+	if len(send) != 1 || send[0] != "b" || w.Done() {
+		t.Fatalf("write Start sends to %v (done %v), want [b] and not done", send, w.Done())
+	}
+	w.Ack("b", false)
+	if !w.Done() || w.Result() != nil {
+		t.Fatalf("write with a and b acknowledged: done %v, %v", w.Done(), w.Result())
+	}
+	if send := NewWrite(three(), 1, 1, 0).Start("a", true, aliveExcept()); len(send) != 2 {
+		t.Fatalf("a w=1 write sends to %v, want both other replicas", send)
+	}
+	w = NewWrite(three(), 3, 1, 0)
+	w.Start("a", true, aliveExcept("b"))
+	if !w.Done() || w.Result() == nil {
+		t.Fatal("a w=3 write with a replica down is not failed at once")
+	}
+
+	r := NewRead(three(), 2, 0, object.Siblings)
+	ask, local := r.Start("b", aliveExcept("a"))
+	if !local || len(ask) != 1 || ask[0] != "c" {
+		t.Fatalf("read Start: ask %v local %v, want [c] and local", ask, local)
+	}
+	if _, local := NewRead(three(), 2, 0, object.Siblings).Start("z", aliveExcept()); local {
+		t.Fatal("a non-replica reads locally")
+	}
+}
+
+func TestForward(t *testing.T) {
+	f := NewForward([]string{"a", "b", "c"})
+	if f.Current() != "" {
+		t.Fatal("Current before Next")
+	}
+	alive := aliveExcept("a")
+	for _, want := range []string{"b", "c"} {
+		if got, ok := f.Next(alive); !ok || got != want || f.Current() != want {
+			t.Fatalf("Next = %q, %v; want %q", got, ok, want)
+		}
+	}
+	if _, ok := f.Next(alive); ok || f.Current() != "" {
+		t.Fatal("Next past the last owner")
+	}
+	var e *kv.Error
+	if err := f.Exhausted(); !errors.As(err, &e) || e.Kind != kv.Unavailable || e.Needed != 1 || e.Answered != 0 {
+		t.Fatalf("Exhausted = %v", err)
+	}
+}

@@ -40,31 +40,24 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.V
 	n.extra.lwwDropped.Add(float64(dropped))
 
 	write := coordinator.NewWrite(st.targets(pl.Partition), opts.w, opts.dw, opts.pw)
-	write.Ack(n.cfg.ID, durable)
+	send := write.Start(n.cfg.ID, durable, st.isAlive)
 	type ack struct {
 		node    string
 		durable bool
 		err     error
 	}
-	acks := make(chan ack, len(write.Targets()))
-	// Every replica gets the write, not only the first W: the sends must
-	// outlive this request, which returns (and cancels ctx) at the quorum.
-	// They keep the request's deadline.
+	acks := make(chan ack, len(send))
+	// The sends outlive this request, which returns (and cancels ctx) at
+	// the quorum; they keep the request's deadline.
 	sendCtx, cancelSends := context.WithTimeout(context.WithoutCancel(ctx), opts.timeout)
 	var sends sync.WaitGroup
-	for _, t := range write.Targets() {
-		switch {
-		case t.Node == n.cfg.ID:
-		case !st.alive[t.Node]:
-			write.Fail(t.Node)
-		default:
-			sends.Add(1)
-			go func(node, addr string) {
-				defer sends.Done()
-				d, err := n.remoteWrite(sendCtx, addr, pl, encoded, opts.dw > 1)
-				acks <- ack{node, d, err}
-			}(t.Node, st.addr(t.Node))
-		}
+	for _, node := range send {
+		sends.Add(1)
+		go func(node, addr string) {
+			defer sends.Done()
+			d, err := n.remoteWrite(sendCtx, addr, pl, encoded, opts.dw > 1)
+			acks <- ack{node, d, err}
+		}(node, st.addr(node))
 	}
 	go func() { sends.Wait(); cancelSends() }()
 	for !write.Done() {
@@ -96,12 +89,12 @@ func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, 
 		Context: dvv.AppendVV(nil, vv), Delete: content.Deleted,
 		Options: &tuttipb.RequestOptions{R: int32(opts.r), W: int32(opts.w), Dw: int32(opts.dw), Pr: int32(opts.pr), Pw: int32(opts.pw), TimeoutMs: opts.timeout.Milliseconds()},
 	}}}
-	tried := 0
-	for _, owner := range st.ring.Owners(pl.Partition) {
-		if !st.alive[owner] {
-			continue
+	fwd := coordinator.NewForward(st.ring.Owners(pl.Partition))
+	for {
+		owner, ok := fwd.Next(st.isAlive)
+		if !ok {
+			return nil, fwd.Exhausted()
 		}
-		tried++
 		resp, err := n.peers.Call(ctx, st.addr(owner), req)
 		if err != nil {
 			if transport.NotSent(err) {
@@ -125,7 +118,6 @@ func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, 
 		}
 		return out, nil
 	}
-	return nil, kv.QuorumError(fmt.Sprintf("no replica of the key could be reached (%d tried)", tried), 1, 0)
 }
 
 func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.Object, error) {

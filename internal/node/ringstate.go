@@ -78,6 +78,9 @@ func (st *ringState) owns(p int, id string) bool {
 	return slices.Contains(st.ring.Owners(p), id)
 }
 
+// isAlive reports whether gossip sees node id alive.
+func (st *ringState) isAlive(id string) bool { return st.alive[id] }
+
 // addr is the gRPC address of node id.
 func (st *ringState) addr(id string) string { return st.members[id].GRPCAddr }
 

@@ -143,19 +143,12 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 		err  error
 	}
 	replies := make(chan reply, len(read.Targets()))
-	local := false
-	for _, t := range read.Targets() {
-		switch {
-		case t.Node == n.cfg.ID:
-			local = true
-		case !st.alive[t.Node]:
-			read.Fail(t.Node)
-		default:
-			go func(node, addr string) {
-				obj, err := n.remoteRead(ctx, addr, pl)
-				replies <- reply{node, obj, err}
-			}(t.Node, st.addr(t.Node))
-		}
+	ask, local := read.Start(n.cfg.ID, st.isAlive)
+	for _, node := range ask {
+		go func(node, addr string) {
+			obj, err := n.remoteRead(ctx, addr, pl)
+			replies <- reply{node, obj, err}
+		}(node, st.addr(node))
 	}
 	if local {
 		obj, _, err := n.readLocal(pl)

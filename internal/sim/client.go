@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/sim/check"
@@ -18,9 +17,10 @@ type client struct {
 	w      *World
 	name   string
 	strict bool
-	// ctx is the last causal context the client saw per key, which it may
-	// send with its next write, as a Riak application would.
-	ctx map[string]dvv.VV
+	// ctx is the last causal context the client saw per key (opaque, as
+	// the API hands it out), which it may send with its next write, as a
+	// Riak application would.
+	ctx map[string]string
 	seq int
 	// op is the history index of the operation in flight (-1: none), id
 	// its request id.
@@ -36,7 +36,7 @@ func clientIndex(name string) int {
 }
 
 func (w *World) addClient(strict bool) *client {
-	c := &client{w: w, name: fmt.Sprintf("c%d", len(w.clients)+1), strict: strict, ctx: map[string]dvv.VV{}, op: -1}
+	c := &client{w: w, name: fmt.Sprintf("c%d", len(w.clients)+1), strict: strict, ctx: map[string]string{}, op: -1}
 	w.clients = append(w.clients, c)
 	return c
 }
@@ -49,8 +49,9 @@ type Request struct {
 	Bucket, Key string
 	// Value of a put; generated when empty.
 	Value string
-	// Context sent with a write; nil sends none.
-	Context dvv.VV
+	// Context sent with a write, as a read or write answered it; empty
+	// sends none.
+	Context string
 	Node    string // the node the client calls
 	Quorums Quorums
 }
@@ -66,7 +67,12 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 		Strict: r.Quorums.PR+r.Quorums.PW > w.opts.N && c.strict,
 	}
 	if r.Kind != check.Get {
-		o.Context = slices.Clone(r.Context)
+		// The history holds what the context means; the client only ever
+		// handles its opaque form.
+		var err error
+		if o.Context, err = object.DecodeContext(r.Context, w.contextKey); err != nil {
+			panic(fmt.Sprintf("sim: a client holds a context the cluster did not sign: %v", err))
+		}
 	} else {
 		o.W, o.DW = 0, 0
 	}
@@ -80,9 +86,9 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 			r.Value = fmt.Sprintf("%s-%d", c.name, c.seq)
 		}
 		o.Value = r.Value
-		body = clientWrite{key: k, content: object.Content{Value: []byte(r.Value), ContentType: "text/plain"}, ctx: o.Context, q: r.Quorums, op: o.Index}
+		body = clientWrite{key: k, content: object.Content{Value: []byte(r.Value), ContentType: "text/plain"}, context: r.Context, q: r.Quorums, op: o.Index}
 	case check.Delete:
-		body = clientWrite{key: k, content: object.Content{Deleted: true}, ctx: o.Context, q: r.Quorums, op: o.Index}
+		body = clientWrite{key: k, content: object.Content{Deleted: true}, context: r.Context, q: r.Quorums, op: o.Index}
 	}
 	w.history = append(w.history, o)
 	c.op, c.id, c.done = o.Index, w.requestID(), done
@@ -137,12 +143,12 @@ func (c *client) complete(t check.Type, res *clientResult) {
 				for _, e := range obj.Live() {
 					o.Siblings = append(o.Siblings, string(e.Value.Value))
 				}
-				c.ctx[o.Key] = slices.Clone(obj.Context)
+				c.ctx[o.Key] = res.context
 			} else {
 				delete(c.ctx, o.Key)
 			}
 		default:
-			c.ctx[o.Key] = slices.Clone(res.ctx)
+			c.ctx[o.Key] = res.context
 		}
 	}
 	w.tracef("complete %s op %d %s %s", c.name, o.Index, o.Kind, t)

@@ -28,15 +28,15 @@ type clientGet struct {
 type clientWrite struct {
 	key     key
 	content object.Content
-	ctx     dvv.VV
+	context string // opaque and signed, as clients see it
 	q       Quorums
 	op      int
 }
 
 type clientResult struct {
-	obj *object.Object // a get's merged object
-	ctx dvv.VV         // a write's new context
-	err *kv.Error
+	obj     *object.Object // a get's merged object
+	context string         // the causal context of the read, or of the write
+	err     *kv.Error
 }
 
 type coordinateReq struct {
@@ -88,14 +88,14 @@ func (replicaReadResp) duplicable()  {}
 
 func (m clientGet) String() string { return fmt.Sprintf("get %s %s", m.key.name, m.q) }
 func (m clientWrite) String() string {
-	return fmt.Sprintf("%s %s ctx=%v %s op=%d", contentString(m.content), m.key.name, m.ctx, m.q, m.op)
+	return fmt.Sprintf("%s %s context=%q %s op=%d", contentString(m.content), m.key.name, m.context, m.q, m.op)
 }
 func (m clientResult) String() string {
 	switch {
 	case m.err != nil:
 		return "error: " + m.err.Error()
-	case m.ctx != nil:
-		return fmt.Sprintf("ok ctx=%v", m.ctx)
+	case m.obj == nil:
+		return fmt.Sprintf("ok context=%q", m.context)
 	}
 	return "ok " + objectString(m.obj)
 }

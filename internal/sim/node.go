@@ -138,6 +138,8 @@ func (n *Node) send(to string, id uint64, body any) {
 	n.w.net.send(message{from: n.id, to: to, id: id, body: body})
 }
 
+func (n *Node) isAlive(id string) bool { return n.alive[id] }
+
 func (n *Node) owners(k key) []string { return n.w.ring.Owners(k.Partition) }
 
 func (n *Node) owns(k key) bool { return slices.Contains(n.owners(k), n.id) }
@@ -155,14 +157,24 @@ func (n *Node) receive(m message) {
 	switch b := m.body.(type) {
 	case clientGet:
 		n.get(b.key, b.q, func(obj *object.Object, err *kv.Error) {
-			n.send(m.from, m.id, clientResult{obj: obj, err: err})
+			res := clientResult{obj: obj, err: err}
+			if obj != nil {
+				res.context = object.EncodeContext(obj.Context, n.w.contextKey)
+			}
+			n.send(m.from, m.id, res)
 		})
 	case clientWrite:
-		done := func(ctx dvv.VV, err *kv.Error) { n.send(m.from, m.id, clientResult{ctx: ctx, err: err}) }
-		if n.owns(b.key) {
-			n.coordinate(b.key, b.content, b.ctx, b.q, b.op, done)
-		} else {
-			n.forward(b, done)
+		done := func(ctx dvv.VV, err *kv.Error) {
+			n.send(m.from, m.id, clientResult{context: object.EncodeContext(ctx, n.w.contextKey), err: err})
+		}
+		ctx, err := object.DecodeContext(b.context, n.w.contextKey)
+		switch {
+		case err != nil:
+			done(nil, kv.Errorf(kv.BadRequest, "malformed or forged context: %v", err))
+		case n.owns(b.key):
+			n.coordinate(b.key, b.content, ctx, b.q, b.op, done)
+		default:
+			n.forward(b.key, b.content, ctx, b.q, b.op, done)
 		}
 	case coordinateReq:
 		if !n.owns(b.key) {
@@ -228,16 +240,11 @@ func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
 			finish(read.Result())
 		}
 	}
-	for _, t := range read.Targets() {
-		switch {
-		case t.Node == n.id:
-		case !n.alive[t.Node]:
-			read.Fail(t.Node)
-		default:
-			n.send(t.Node, id, replicaRead{key: k})
-		}
+	ask, local := read.Start(n.id, n.isAlive)
+	for _, node := range ask {
+		n.send(node, id, replicaRead{key: k})
 	}
-	if slices.ContainsFunc(read.Targets(), func(t coordinator.Target) bool { return t.Node == n.id }) {
+	if local {
 		if obj, _, err := n.store.Read(k.Key); err != nil {
 			read.Fail(n.id)
 		} else {
@@ -282,7 +289,13 @@ func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, 
 	}
 	n.w.tracef("%s stores op %d locally durable=%v: %s", n.id, op, durable, objectString(obj))
 	write := coordinator.NewWrite(n.targets(k), q.W, q.DW, q.PW)
-	write.Ack(n.id, durable)
+	send := write.Start(n.id, durable, n.isAlive)
+	if len(send) < len(write.Targets())-1 {
+		n.w.disturb(k.name, "a replica was skipped as down")
+	}
+	if n.w.opts.Bug == BugNoReplication {
+		send = nil
+	}
 	id := n.w.requestID()
 	finished := false
 	finish := func(err error) {
@@ -313,16 +326,8 @@ func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, 
 	if n.w.opts.Bug == BugEarlyAck {
 		finish(nil)
 	}
-	for _, t := range write.Targets() {
-		switch {
-		case t.Node == n.id:
-		case n.w.opts.Bug == BugNoReplication:
-		case !n.alive[t.Node]:
-			write.Fail(t.Node)
-			n.w.disturb(k.name, "a replica was skipped as down")
-		default:
-			n.send(t.Node, id, replicaWrite{key: k, encoded: encoded, sync: q.DW > 1})
-		}
+	for _, node := range send {
+		n.send(node, id, replicaWrite{key: k, encoded: encoded, sync: q.DW > 1})
 	}
 	if !finished && write.Done() {
 		finish(write.Result())
@@ -338,8 +343,8 @@ func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, 
 // forward hands a write to a replica, as internal/node's forward: owners in
 // preference order, moving on only when the request certainly was not
 // delivered.
-func (n *Node) forward(b clientWrite, done func(dvv.VV, *kv.Error)) {
-	owners := n.owners(b.key)
+func (n *Node) forward(k key, content object.Content, ctx dvv.VV, q Quorums, op int, done func(dvv.VV, *kv.Error)) {
+	owners := n.owners(k)
 	id := n.w.requestID()
 	finished := false
 	finish := func(ctx dvv.VV, err *kv.Error) {
@@ -347,24 +352,17 @@ func (n *Node) forward(b clientWrite, done func(dvv.VV, *kv.Error)) {
 		delete(n.pending, id)
 		done(ctx, err)
 	}
-	next := 0
-	tried := 0
-	var try func()
-	try = func() {
-		for next < len(owners) {
-			owner := owners[next]
-			next++
-			if !n.alive[owner] {
-				continue
-			}
-			tried++
-			n.send(owner, id, coordinateReq{key: b.key, content: b.content, ctx: b.ctx, q: b.q, op: b.op})
+	fwd := coordinator.NewForward(owners)
+	try := func() {
+		owner, ok := fwd.Next(n.isAlive)
+		if !ok {
+			finish(nil, kvErr(fwd.Exhausted()))
 			return
 		}
-		finish(nil, kv.QuorumError(fmt.Sprintf("no replica of the key could be reached (%d tried)", tried), 1, 0))
+		n.send(owner, id, coordinateReq{key: k, content: content, ctx: ctx, q: q, op: op})
 	}
 	n.pending[id] = func(m message) {
-		if m.from != owners[next-1] {
+		if m.from != fwd.Current() {
 			return
 		}
 		switch r := m.body.(type) {

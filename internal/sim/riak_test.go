@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/sim/check"
 )
 
@@ -66,7 +65,7 @@ func TestSiblingExplosion(t *testing.T) {
 	w := scenarioWorld(t, NoBug)
 	a, b := w.Client(false), w.Client(false)
 	owners := w.Owners("s", "k")
-	var ctxA, ctxB dvv.VV
+	var ctxA, ctxB string
 	var lastA, lastB string
 	for i := range 50 {
 		// Each client reads first, as riak_test does, then writes with the
@@ -92,7 +91,7 @@ func TestSiblingExplosion(t *testing.T) {
 }
 
 // putContext does a put and returns the context it answered.
-func (w *World) putContext(t *testing.T, c *Client, r Request) dvv.VV {
+func (w *World) putContext(t *testing.T, c *Client, r Request) string {
 	t.Helper()
 	mustOK(t, c.Do(r))
 	return c.c.ctx[r.Bucket+"/"+r.Key]

@@ -87,6 +87,8 @@ type World struct {
 	coordinating int
 	violations   []check.Violation
 	stats        Stats
+	// contextKey signs the causal contexts handed to clients.
+	contextKey []byte
 
 	trace     io.Writer
 	traceHash hash.Hash
@@ -105,6 +107,7 @@ func New(opts Options) (*World, error) {
 		byID:         map[string]*Node{},
 		disturbed:    map[string]bool{},
 		keyIndex:     map[string]key{},
+		contextKey:   []byte("tutti-sim context key"),
 		coordinating: -1,
 		trace:        opts.Trace,
 		traceHash:    sha256.New(),
