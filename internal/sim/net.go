@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -131,16 +130,6 @@ func (nw *network) heal() {
 // linked reports whether a and b can talk both ways.
 func (nw *network) linked(a, b string) bool {
 	return !nw.cut[[2]string{a, b}] && !nw.cut[[2]string{b, a}]
-}
-
-// cutLinks lists the cut links, sorted, for the trace.
-func (nw *network) cutLinks() []string {
-	var out []string
-	for l := range nw.cut {
-		out = append(out, l[0]+"->"+l[1])
-	}
-	slices.Sort(out)
-	return out
 }
 
 func describe(body any) string {
