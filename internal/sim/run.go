@@ -228,6 +228,7 @@ func (w *World) Finish() Result {
 		}
 		var merged *object.Object
 		var cs []check.Copy
+		var objs []*object.Object
 		for _, id := range w.ring.Owners(k.Partition) {
 			obj, _, err := w.byID[id].store.Read(k.Key)
 			if err != nil {
@@ -240,6 +241,9 @@ func (w *World) Finish() Result {
 				c.Digest = hex.EncodeToString(d[:])
 			}
 			cs = append(cs, c)
+			if obj != nil {
+				objs = append(objs, obj)
+			}
 			switch {
 			case obj == nil:
 			case merged == nil:
@@ -248,6 +252,10 @@ func (w *World) Finish() Result {
 				merged, _ = object.Merge(merged, obj, policy(k))
 			}
 		}
+		w.checkMergeOrder(k, objs, func(a, b *object.Object) *object.Object {
+			m, _ := object.Merge(a, b, policy(k))
+			return m
+		})
 		if !w.disturbed[k.name] {
 			copies[k.name] = cs
 			converged++
@@ -273,6 +281,26 @@ func (w *World) Finish() Result {
 	return Result{
 		Seed: w.opts.Seed, Options: w.opts, Report: rep, TraceHash: hex.EncodeToString(w.traceHash.Sum(nil)),
 		Ops: len(w.history), Events: w.steps, Faults: len(w.faults), Converged: converged, Keys: len(w.keys), Stats: w.stats,
+	}
+}
+
+// checkMergeOrder checks, on the copies a run produced, that merging them
+// in reverse order, and merging the result with itself, gives the same
+// object: replicas that exchange versions in any order must converge.
+func (w *World) checkMergeOrder(k key, objs []*object.Object, merge func(a, b *object.Object) *object.Object) {
+	if len(objs) < 2 {
+		return
+	}
+	merged, reverse := objs[0], objs[len(objs)-1]
+	for i := 1; i < len(objs); i++ {
+		merged = merge(merged, objs[i])
+		reverse = merge(reverse, objs[len(objs)-1-i])
+	}
+	again := merge(merged, merged)
+	want := object.Digest(merged)
+	if object.Digest(reverse) != want || object.Digest(again) != want {
+		w.violation("MergeOrder", k.name, -1, "merging the replicas' copies in another order, or the merge with itself, differs: %s vs %s vs %s",
+			objectString(merged), objectString(reverse), objectString(again))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/sim/check"
 )
 
@@ -106,5 +107,24 @@ func TestDrawCoversTheSwarm(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("500 seeds never drew %s", want)
 		}
+	}
+}
+
+// The merge-order check catches a merge whose result depends on order.
+func TestMergeOrderCheckCanFail(t *testing.T) {
+	w, err := New(Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := w.Client(false)
+	for _, v := range []string{"x", "y"} {
+		c.Do(Request{Kind: check.Put, Bucket: "s", Key: "k", Value: v, Node: "n1", Quorums: Quorums{R: 1, W: 1}})
+	}
+	a, _ := w.Stored("n1", "s", "k")
+	b := &object.Object{}
+	keepFirst := func(x, _ *object.Object) *object.Object { return x }
+	w.checkMergeOrder(w.key("s", "k"), []*object.Object{a, b}, keepFirst)
+	if len(w.violations) != 1 || w.violations[0].Checker != "MergeOrder" {
+		t.Fatalf("an order-dependent merge went unnoticed: %v", w.violations)
 	}
 }

@@ -258,6 +258,11 @@ func TestSiblingsLWW(t *testing.T) {
 			h.put("k", "v2", dvv.Dot{}, nil, Info)
 			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1)), "v2", dot(B, 1))}
 		}},
+		{name: "a replaced value wins over its replacement", want: []string{`resurrected value "v1"`}, build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK)
+			h.put("k", "v2", dot(B, 1), vv(dot(A, 1)), OK) // saw v1: replaces it, whatever the clocks say
+			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1)), "v1", dot(A, 1))}
+		}},
 	})
 }
 

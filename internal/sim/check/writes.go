@@ -247,8 +247,10 @@ func siblings(h []Op, final map[string]Final) ([]Violation, int) {
 // the greatest version and drops concurrent writes by design, acknowledged
 // or not, so neither "no acknowledged write lost" nor "exactly the writes
 // nothing replaced" holds. What must hold: the final object has at most one
-// live value, and it was written to this key by a put that may have
-// happened (OK, or Info with a dot), with the dot that put was issued.
+// live value, it was written to this key by a put that may have happened
+// (OK, or Info with a dot), with the dot that put was issued, and no
+// applied write replaced it (causality still rules under LWW: a write that
+// saw a version replaces it, whatever the clocks say).
 func SiblingsLWW(h []Op, final map[string]Final) []Violation {
 	vs, _ := siblingsLWW(h, final)
 	return vs
@@ -262,9 +264,11 @@ func siblingsLWW(h []Op, final map[string]Final) ([]Violation, int) {
 	}
 	groups, keys := byKey(h, final)
 	for _, key := range keys {
-		f := final[key]
+		ops, f := groups[key], final[key]
+		status := classifyAll(ops, f)
+		isCertain := func(w Op) bool { return status[w.Index] == certain }
 		puts := map[string]Op{}
-		for _, o := range groups[key] {
+		for _, o := range ops {
 			if o.Kind == Put {
 				puts[o.Value] = o
 			}
@@ -288,6 +292,10 @@ func siblingsLWW(h []Op, final map[string]Final) ([]Violation, int) {
 				report(key, p.Index, "value %q is live with dot %v, but its put was issued dot %v", v, d, p.Dot)
 			case !f.Context.Covers(d):
 				report(key, -1, "live value %q has dot %v, which the final context %v does not cover", v, d, f.Context)
+			default:
+				if w, ok := coveringWrite(ops, p, isCertain); ok {
+					report(key, p.Index, "resurrected value %q (dot %v) is live, but %s replaced it", v, d, w.describe())
+				}
 			}
 		}
 	}
