@@ -142,12 +142,6 @@ func Decode(b []byte) (*Object, error) {
 			return nil, fmt.Errorf("%w: entry %d: tombstone with a value", ErrCorrupt, i)
 		}
 		e.Dot.Actor = ctx[actor].Actor
-		if e.Dot.Counter == 0 || !ctx.Covers(e.Dot) {
-			return nil, fmt.Errorf("%w: entry %v not covered by the context", ErrCorrupt, e.Dot)
-		}
-		if i > 0 && entries[i-1].Dot.Compare(e.Dot) >= 0 {
-			return nil, fmt.Errorf("%w: entries not sorted by unique dots at %v", ErrCorrupt, e.Dot)
-		}
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -155,7 +149,11 @@ func Decode(b []byte) (*Object, error) {
 	if len(d.b) > 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
-	return &Object{dvv.Set[Content]{Context: ctx, Entries: entries}}, nil
+	set := dvv.Set[Content]{Context: ctx, Entries: entries}
+	if err := set.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return &Object{set}, nil
 }
 
 // Digest is a hash of o's canonical encoding: equal objects, and only
