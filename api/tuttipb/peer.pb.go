@@ -604,7 +604,8 @@ type CoordinateRequest struct {
 	Key         []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Value       []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	ContentType string                 `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	// context is the client's causal context in its decoded (unsigned) form.
+	// context is the client's causal context in its decoded (unsigned) form:
+	// the version vector, then the latest time of the versions it covers.
 	Context       []byte          `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
 	Delete        bool            `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
 	Options       *RequestOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
@@ -693,7 +694,7 @@ func (x *CoordinateRequest) GetOptions() *RequestOptions {
 
 type CoordinateResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// context is the new version's causal context (unsigned form).
+	// context is the new version's causal context (the unsigned form above).
 	Context       []byte         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
 	Failure       *QuorumFailure `protobuf:"bytes,2,opt,name=failure,proto3" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -3,13 +3,11 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/tutti-kv/tutti/api/tuttipb"
 	"github.com/tutti-kv/tutti/internal/coordinator"
-	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/replica"
@@ -28,14 +26,14 @@ func (n *Node) readLocal(pl place) (*object.Object, []byte, error) {
 // is met (Dynamo section 4.5: "the coordinator generates the vector clock
 // for the new version and writes the new version locally", then sends it to
 // the N-1 others).
-func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
+func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, seen object.Causal, content object.Content, opts resolved) (object.Causal, error) {
 	durable := opts.dw >= 1
 	mu := n.lockFor(pl.hash)
 	mu.Lock()
-	obj, encoded, dropped, err := n.replica.Coordinate(pl.Key, vv, content, opts.policy, durable)
+	obj, encoded, dropped, err := n.replica.Coordinate(pl.Key, seen, content, opts.policy, durable)
 	mu.Unlock()
 	if err != nil {
-		return nil, kv.Errorf(kv.Internal, "%v", err)
+		return object.Causal{}, kv.Errorf(kv.Internal, "%v", err)
 	}
 	n.extra.lwwDropped.Add(float64(dropped))
 
@@ -70,51 +68,51 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, vv dvv.V
 				write.Ack(a.node, a.durable)
 			}
 		case <-ctx.Done():
-			return nil, write.Expire()
+			return object.Causal{}, write.Expire()
 		}
 	}
 	if err := write.Result(); err != nil {
-		return nil, err
+		return object.Causal{}, err
 	}
-	return obj.Context, nil
+	return object.CausalOf(obj), nil
 }
 
 // forward hands a write to a replica of the key, which coordinates it. It
 // tries the owners in preference order, moving on only when a request
 // certainly was not delivered (a retry of a delivered write could store it
 // twice as two siblings).
-func (n *Node) forward(ctx context.Context, st *ringState, pl place, vv dvv.VV, content object.Content, opts resolved) (dvv.VV, error) {
+func (n *Node) forward(ctx context.Context, st *ringState, pl place, seen object.Causal, content object.Content, opts resolved) (object.Causal, error) {
 	req := &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Coordinate{Coordinate: &tuttipb.CoordinateRequest{
 		Bucket: pl.Bucket, Key: pl.Key.Key, Value: content.Value, ContentType: content.ContentType,
-		Context: dvv.AppendVV(nil, vv), Delete: content.Deleted,
+		Context: object.AppendCausal(nil, seen), Delete: content.Deleted,
 		Options: &tuttipb.RequestOptions{R: int32(opts.r), W: int32(opts.w), Dw: int32(opts.dw), Pr: int32(opts.pr), Pw: int32(opts.pw), TimeoutMs: opts.timeout.Milliseconds()},
 	}}}
 	fwd := coordinator.NewForward(st.ring.Owners(pl.Partition))
 	for {
 		owner, ok := fwd.Next(st.isAlive)
 		if !ok {
-			return nil, fwd.Exhausted()
+			return object.Causal{}, fwd.Exhausted()
 		}
 		resp, err := n.peers.Call(ctx, st.addr(owner), req)
 		if err != nil {
 			if transport.NotSent(err) {
 				continue
 			}
-			return nil, kv.Errorf(kv.Unavailable, "forwarding the write to replica %s failed (it may or may not have been applied): %v", owner, err)
+			return object.Causal{}, kv.Errorf(kv.Unavailable, "forwarding the write to replica %s failed (it may or may not have been applied): %v", owner, err)
 		}
 		if resp.Code == tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA {
 			continue
 		}
 		if err := peerError(resp); err != nil {
-			return nil, err
+			return object.Causal{}, err
 		}
 		res := resp.GetCoordinate()
 		if f := res.GetFailure(); f != nil {
-			return nil, kv.QuorumError(f.Reason, int(f.Needed), int(f.Answered))
+			return object.Causal{}, kv.QuorumError(f.Reason, int(f.Needed), int(f.Answered))
 		}
-		out, err := decodeWholeVV(res.GetContext())
+		out, err := object.DecodeCausal(res.GetContext())
 		if err != nil {
-			return nil, kv.Errorf(kv.Internal, "replica %s answered a bad context: %v", owner, err)
+			return object.Causal{}, kv.Errorf(kv.Internal, "replica %s answered a bad context: %v", owner, err)
 		}
 		return out, nil
 	}
@@ -231,7 +229,7 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 	if !st.owns(pl.Partition, n.cfg.ID) {
 		return &tuttipb.PeerResponse{Code: tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA, Error: n.cfg.ID + " is not a replica of the key"}
 	}
-	vv, err := decodeWholeVV(c.Context)
+	seen, err := object.DecodeCausal(c.Context)
 	if err != nil {
 		return errorResponse(kv.Errorf(kv.BadRequest, "bad context: %v", err))
 	}
@@ -247,7 +245,7 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 		defer cancel()
 	}
 	content := object.Content{Value: c.Value, ContentType: c.ContentType, Deleted: c.Delete}
-	newVV, err := n.coordinate(ctx, st, pl, vv, content, opts)
+	written, err := n.coordinate(ctx, st, pl, seen, content, opts)
 	if err != nil {
 		var e *kv.Error
 		if errors.As(err, &e) && e.Kind == kv.Unavailable {
@@ -256,14 +254,5 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 		}
 		return errorResponse(err)
 	}
-	return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Coordinate{Coordinate: &tuttipb.CoordinateResult{Context: dvv.AppendVV(nil, newVV)}}}
-}
-
-// decodeWholeVV decodes a version vector that must fill b.
-func decodeWholeVV(b []byte) (dvv.VV, error) {
-	vv, rest, err := dvv.DecodeVV(b)
-	if err == nil && len(rest) > 0 {
-		err = fmt.Errorf("%d trailing bytes", len(rest))
-	}
-	return vv, err
+	return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Coordinate{Coordinate: &tuttipb.CoordinateResult{Context: object.AppendCausal(nil, written)}}}
 }

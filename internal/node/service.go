@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
-	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/replica"
@@ -117,7 +116,7 @@ func (n *Node) getResult(obj *object.Object) *kv.GetResult {
 	if obj == nil || obj.Empty() {
 		return &kv.GetResult{}
 	}
-	res := &kv.GetResult{Context: object.EncodeContext(obj.Context, n.ctxKey)}
+	res := &kv.GetResult{Context: object.EncodeContext(object.CausalOf(obj), n.ctxKey)}
 	if obj.IsDeleted() {
 		res.Deleted = true
 		return res
@@ -210,7 +209,7 @@ func (n *Node) Delete(ctx context.Context, req *kv.DeleteRequest) (*kv.PutResult
 }
 
 func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Content, causal string, o kv.Options) (*kv.PutResult, error) {
-	vv, err := object.DecodeContext(causal, n.ctxKey)
+	seen, err := object.DecodeContext(causal, n.ctxKey)
 	if err != nil {
 		return nil, kv.Errorf(kv.BadRequest, "malformed or forged context: %v", err)
 	}
@@ -222,16 +221,16 @@ func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Con
 	defer cancel()
 	st := n.ring.Load()
 	pl := st.place(bucket, key)
-	var newVV dvv.VV
+	var written object.Causal
 	if st.owns(pl.Partition, n.cfg.ID) {
-		newVV, err = n.coordinate(ctx, st, pl, vv, content, opts)
+		written, err = n.coordinate(ctx, st, pl, seen, content, opts)
 	} else {
-		newVV, err = n.forward(ctx, st, pl, vv, content, opts)
+		written, err = n.forward(ctx, st, pl, seen, content, opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &kv.PutResult{Context: object.EncodeContext(newVV, n.ctxKey)}, nil
+	return &kv.PutResult{Context: object.EncodeContext(written, n.ctxKey)}, nil
 }
 
 // GetProps returns a bucket's properties (the defaults until set).

@@ -96,15 +96,15 @@ func BenchmarkMerge(b *testing.B) {
 }
 
 func BenchmarkEncodeContext(b *testing.B) {
-	vv := benchObject(b).Context
+	c := CausalOf(benchObject(b))
 	b.ReportAllocs()
 	for b.Loop() {
-		EncodeContext(vv, testKey)
+		EncodeContext(c, testKey)
 	}
 }
 
 func BenchmarkDecodeContext(b *testing.B) {
-	s := EncodeContext(benchObject(b).Context, testKey)
+	s := EncodeContext(CausalOf(benchObject(b)), testKey)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := DecodeContext(s, testKey); err != nil {

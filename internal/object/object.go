@@ -120,22 +120,32 @@ func (o *Object) Update(ctx dvv.VV, dot dvv.Dot, c Content, p Policy) (*Object, 
 // Merge combines two replicas' copies of one key (dvv.Sync), then applies
 // policy p. Under LWW it returns how many concurrent versions it dropped.
 //
-// Under LWW a version can be dropped on one replica while its dot stays in
-// the context, so two copies can each cover the other's only version; a
-// plain sync would then hold nothing. Merge instead keeps the greatest of
-// both sides' versions, so the object never empties and replicas still
-// converge: once their contexts are equal, merging computes a maximum.
+// Under LWW the merge keeps the greatest version either side holds, in the
+// LWW order, and the union of the contexts: a maximum, so replicas converge
+// whatever order they exchange copies in. It does not first drop the
+// versions the other side's context covers, as a sync does: a context
+// covers a version that LWW dropped as well as one a write replaced, and
+// which copies meet first would decide what survives. Causality is kept by
+// the stamps instead: a write is stamped later than every version its
+// context covers (Causal.Latest), so a replaced version never wins.
 func Merge(a, b *Object, p Policy) (merged *Object, lwwDropped int) {
 	s := dvv.Sync(a.set(), b.set())
 	if p != LWW {
 		return &Object{s}, 0
 	}
-	candidates := s.Entries
+	candidates := slices.Concat(a.set().Entries, b.set().Entries)
 	if len(candidates) == 0 {
-		candidates = slices.Concat(a.set().Entries, b.set().Entries)
+		return &Object{s}, 0
 	}
-	s, dropped := keepGreatest(s, candidates)
-	return &Object{s}, dropped
+	best, _ := keepGreatest(s, candidates)
+	// Versions the sync kept beside the winner are the concurrent ones LWW
+	// overwrote.
+	for _, e := range s.Entries {
+		if e.Dot != best.Entries[0].Dot {
+			lwwDropped++
+		}
+	}
+	return &Object{best}, lwwDropped
 }
 
 // keepGreatest returns s holding only the greatest of candidates in the LWW

@@ -40,11 +40,22 @@ func drawWorld(t *rapid.T, policy Policy) *world {
 		case 0, 1:
 			w.counters[i] += rapid.Uint64Range(1, 100).Draw(t, "gap")
 			dot := dvv.Dot{Actor: w.actors[i], Counter: w.counters[i]}
-			// Skewed physical clocks: a node's writes need not be newest.
+			// Skewed physical clocks: a node's writes need not be newest,
+			// but as replica.Coordinate does, a write is stamped later than
+			// the local versions and every version its context covers.
 			now := rapid.Int64Range(0, 1000).Draw(t, "now")
-			w.clocks[i] = hlc.Next(w.clocks[i], now)
+			ctx := w.drawContext(t)
+			after := CausalOf(w.replicas[i]).Latest
+			if after.Less(ctx.Latest) {
+				after = ctx.Latest
+			}
+			if w.clocks[i].Less(after) {
+				w.clocks[i] = hlc.Observe(w.clocks[i], after, now)
+			} else {
+				w.clocks[i] = hlc.Next(w.clocks[i], now)
+			}
 			c := drawContent(t, w.clocks[i])
-			o, dropped, err := w.replicas[i].Update(w.drawContext(t), dot, c, policy)
+			o, dropped, err := w.replicas[i].Update(ctx.VV, dot, c, policy)
 			if err != nil {
 				t.Fatalf("Update: %v", err)
 			}
@@ -83,14 +94,19 @@ func (w *world) drawState(t *rapid.T, label string) *Object {
 }
 
 // drawContext returns none, one read's context or two reads' merged.
-func (w *world) drawContext(t *rapid.T) dvv.VV {
+func (w *world) drawContext(t *rapid.T) Causal {
 	switch rapid.IntRange(0, 2).Draw(t, "contextKind") {
 	case 0:
-		return nil
+		return Causal{}
 	case 1:
-		return w.drawState(t, "read").set().Context
+		return CausalOf(w.drawState(t, "read"))
 	}
-	return w.drawState(t, "read1").set().Context.Merge(w.drawState(t, "read2").set().Context)
+	a, b := CausalOf(w.drawState(t, "read1")), CausalOf(w.drawState(t, "read2"))
+	c := Causal{VV: a.VV.Merge(b.VV), Latest: a.Latest}
+	if c.Latest.Less(b.Latest) {
+		c.Latest = b.Latest
+	}
+	return c
 }
 
 func equalObjects(a, b *Object) bool {

@@ -77,27 +77,16 @@ func (s *Store) write(k Key, encoded []byte, sync bool) error {
 }
 
 // Latest is the newest modification time among obj's versions.
-func Latest(obj *object.Object) hlc.Timestamp {
-	var t hlc.Timestamp
-	if obj == nil {
-		return t
-	}
-	for _, e := range obj.Entries {
-		if t.Less(e.Value.Modified) {
-			t = e.Value.Modified
-		}
-	}
-	return t
-}
+func Latest(obj *object.Object) hlc.Timestamp { return object.CausalOf(obj).Latest }
 
 // Coordinate performs a coordinator's write of content with client context
 // ctx: it reads the local copy, takes a fresh dot, stamps the version later
-// than every version it replaces or sits beside (so that LWW order never
-// contradicts causality), applies the update under policy p and stores the
-// result (durably when sync is set). It returns the new object, its
+// than every version it replaces or sits beside, local or seen by the
+// client (so that LWW order never contradicts causality), applies the
+// update under policy p and stores the result (durably when sync is set). It returns the new object, its
 // encoding and how many concurrent versions LWW dropped. Nothing is stored
 // when it fails.
-func (s *Store) Coordinate(k Key, ctx dvv.VV, content object.Content, p object.Policy, sync bool) (*object.Object, []byte, int, error) {
+func (s *Store) Coordinate(k Key, ctx object.Causal, content object.Content, p object.Policy, sync bool) (*object.Object, []byte, int, error) {
 	local, _, err := s.Read(k)
 	if err != nil {
 		return nil, nil, 0, err
@@ -106,11 +95,15 @@ func (s *Store) Coordinate(k Key, ctx dvv.VV, content object.Content, p object.P
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("replica: leasing a dot counter: %w", err)
 	}
-	content.Modified = s.Clock.Stamp(Latest(local))
+	after := Latest(local)
+	if after.Less(ctx.Latest) {
+		after = ctx.Latest
+	}
+	content.Modified = s.Clock.Stamp(after)
 	if local == nil {
 		local = &object.Object{}
 	}
-	obj, dropped, err := local.Update(ctx, dvv.Dot{Actor: s.Counter.Actor(), Counter: counter}, content, p)
+	obj, dropped, err := local.Update(ctx.VV, dvv.Dot{Actor: s.Counter.Actor(), Counter: counter}, content, p)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("replica: updating %q/%q: %w", k.Bucket, k.Key, err)
 	}

@@ -58,7 +58,7 @@ func values(t *testing.T, s *Store) []string {
 
 func TestCoordinateThenApplyReplicates(t *testing.T) {
 	a, b := newStore(t, storage.NewMemory(), 1), newStore(t, storage.NewMemory(), 100)
-	_, enc, _, err := a.Coordinate(key, nil, object.Content{Value: []byte("x")}, object.Siblings, true)
+	_, enc, _, err := a.Coordinate(key, object.Causal{}, object.Content{Value: []byte("x")}, object.Siblings, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestCoordinateThenApplyReplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A concurrent write coordinated by b, then a write on a that saw both.
-	_, enc2, _, err := b.Coordinate(key, nil, object.Content{Value: []byte("y")}, object.Siblings, true)
+	_, enc2, _, err := b.Coordinate(key, object.Causal{}, object.Content{Value: []byte("y")}, object.Siblings, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCoordinateThenApplyReplicates(t *testing.T) {
 		t.Fatalf("a holds %v, want two siblings", got)
 	}
 	merged, _, _ := a.Read(key)
-	_, enc3, _, err := a.Coordinate(key, merged.Context, object.Content{Value: []byte("xy")}, object.Siblings, true)
+	_, enc3, _, err := a.Coordinate(key, object.CausalOf(merged), object.Content{Value: []byte("xy")}, object.Siblings, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,14 +98,14 @@ func TestStampFollowsReplacedVersion(t *testing.T) {
 	fast, slow := newStore(t, storage.NewMemory(), 1), newStore(t, storage.NewMemory(), 50)
 	fast.Clock.(*fakeClock).phys = 1_000_000
 	slow.Clock.(*fakeClock).phys = 10
-	first, enc, _, err := fast.Coordinate(key, nil, object.Content{Value: []byte("first")}, object.LWW, false)
+	first, enc, _, err := fast.Coordinate(key, object.Causal{}, object.Content{Value: []byte("first")}, object.LWW, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := slow.Apply(key, enc, object.LWW, false); err != nil {
 		t.Fatal(err)
 	}
-	second, _, _, err := slow.Coordinate(key, first.Context, object.Content{Value: []byte("second")}, object.LWW, false)
+	second, _, _, err := slow.Coordinate(key, object.CausalOf(first), object.Content{Value: []byte("second")}, object.LWW, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +117,36 @@ func TestStampFollowsReplacedVersion(t *testing.T) {
 	}
 }
 
+// TestStampFollowsTheClientsContext: the coordinator's own copy may lack
+// the version the client read and replaces (another replica served the
+// read), and its clock may be behind that version's; the context's time
+// still puts the write after it, so LWW cannot prefer the replaced version.
+// Without it, replicas merging in different orders disagreed on the winner
+// (the simulator's seed 0x259a).
+func TestStampFollowsTheClientsContext(t *testing.T) {
+	fast, slow := newStore(t, storage.NewMemory(), 1), newStore(t, storage.NewMemory(), 50)
+	fast.Clock.(*fakeClock).phys = 1_000_000
+	slow.Clock.(*fakeClock).phys = 10
+	first, _, _, err := fast.Coordinate(key, object.Causal{}, object.Content{Value: []byte("first")}, object.LWW, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, _, err := slow.Coordinate(key, object.CausalOf(first), object.Content{Value: []byte("second")}, object.LWW, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Latest(first).Less(Latest(second)) {
+		t.Fatalf("second write stamped %v, not after %v which its context covers", Latest(second), Latest(first))
+	}
+}
+
 // TestLostDataTakesNewActor is KV679's lost clock: a replica that loses its
 // data comes back with a new actor, so a write it coordinates with an empty
 // context gets a dot no other replica has seen, and survives the merge.
 func TestLostDataTakesNewActor(t *testing.T) {
 	e := storage.NewMemory()
 	a, b := newStore(t, e, 1), newStore(t, storage.NewMemory(), 100)
-	_, enc, _, err := a.Coordinate(key, nil, object.Content{Value: []byte("old")}, object.Siblings, true)
+	_, enc, _, err := a.Coordinate(key, object.Causal{}, object.Content{Value: []byte("old")}, object.Siblings, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +159,7 @@ func TestLostDataTakesNewActor(t *testing.T) {
 	if a.Counter.Actor() == oldActor {
 		t.Fatal("a wiped replica kept its actor id")
 	}
-	_, enc, _, err = a.Coordinate(key, nil, object.Content{Value: []byte("new")}, object.Siblings, true)
+	_, enc, _, err = a.Coordinate(key, object.Causal{}, object.Content{Value: []byte("new")}, object.Siblings, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +188,7 @@ func TestCoordinateRejectsStaleDotNothingStored(t *testing.T) {
 	// ever issued makes the fresh dot look old: the update must fail and
 	// store nothing.
 	ctx := dvv.VV{{Actor: s.Counter.Actor(), Counter: 1 << 40}}
-	if _, _, _, err := s.Coordinate(key, ctx, object.Content{Value: []byte("v")}, object.Siblings, false); err == nil {
+	if _, _, _, err := s.Coordinate(key, object.Causal{VV: ctx}, object.Content{Value: []byte("v")}, object.Siblings, false); err == nil {
 		t.Fatal("a context covering the new dot was accepted")
 	}
 	if obj, _, _ := s.Read(key); obj != nil {

@@ -69,10 +69,11 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 	if r.Kind != check.Get {
 		// The history holds what the context means; the client only ever
 		// handles its opaque form.
-		var err error
-		if o.Context, err = object.DecodeContext(r.Context, w.contextKey); err != nil {
+		seen, err := object.DecodeContext(r.Context, w.contextKey)
+		if err != nil {
 			panic(fmt.Sprintf("sim: a client holds a context the cluster did not sign: %v", err))
 		}
+		o.Context = seen.VV
 	} else {
 		o.W, o.DW = 0, 0
 	}

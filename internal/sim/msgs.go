@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 
-	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/replica"
@@ -42,13 +41,13 @@ type clientResult struct {
 type coordinateReq struct {
 	key     key
 	content object.Content
-	ctx     dvv.VV
+	ctx     object.Causal
 	q       Quorums
 	op      int
 }
 
 type coordinateResp struct {
-	ctx        dvv.VV
+	ctx        object.Causal
 	err        *kv.Error
 	notReplica bool
 }
@@ -100,7 +99,7 @@ func (m clientResult) String() string {
 	return "ok " + objectString(m.obj)
 }
 func (m coordinateReq) String() string {
-	return fmt.Sprintf("coordinate %s %s ctx=%v %s op=%d", contentString(m.content), m.key.name, m.ctx, m.q, m.op)
+	return fmt.Sprintf("coordinate %s %s ctx=%v@%v %s op=%d", contentString(m.content), m.key.name, m.ctx.VV, m.ctx.Latest, m.q, m.op)
 }
 func (m coordinateResp) String() string {
 	switch {
@@ -109,7 +108,7 @@ func (m coordinateResp) String() string {
 	case m.err != nil:
 		return "error: " + m.err.Error()
 	}
-	return fmt.Sprintf("ok ctx=%v", m.ctx)
+	return fmt.Sprintf("ok ctx=%v@%v", m.ctx.VV, m.ctx.Latest)
 }
 func (m replicaWrite) String() string {
 	obj, _ := object.Decode(m.encoded)

@@ -159,18 +159,18 @@ func (n *Node) receive(m message) {
 		n.get(b.key, b.q, func(obj *object.Object, err *kv.Error) {
 			res := clientResult{obj: obj, err: err}
 			if obj != nil {
-				res.context = object.EncodeContext(obj.Context, n.w.contextKey)
+				res.context = object.EncodeContext(object.CausalOf(obj), n.w.contextKey)
 			}
 			n.send(m.from, m.id, res)
 		})
 	case clientWrite:
-		done := func(ctx dvv.VV, err *kv.Error) {
-			n.send(m.from, m.id, clientResult{context: object.EncodeContext(ctx, n.w.contextKey), err: err})
+		done := func(written object.Causal, err *kv.Error) {
+			n.send(m.from, m.id, clientResult{context: object.EncodeContext(written, n.w.contextKey), err: err})
 		}
 		ctx, err := object.DecodeContext(b.context, n.w.contextKey)
 		switch {
 		case err != nil:
-			done(nil, kv.Errorf(kv.BadRequest, "malformed or forged context: %v", err))
+			done(object.Causal{}, kv.Errorf(kv.BadRequest, "malformed or forged context: %v", err))
 		case n.owns(b.key):
 			n.coordinate(b.key, b.content, ctx, b.q, b.op, done)
 		default:
@@ -181,8 +181,8 @@ func (n *Node) receive(m message) {
 			n.send(m.from, m.id, coordinateResp{notReplica: true})
 			return
 		}
-		n.coordinate(b.key, b.content, b.ctx, b.q, b.op, func(ctx dvv.VV, err *kv.Error) {
-			n.send(m.from, m.id, coordinateResp{ctx: ctx, err: err})
+		n.coordinate(b.key, b.content, b.ctx, b.q, b.op, func(written object.Causal, err *kv.Error) {
+			n.send(m.from, m.id, coordinateResp{ctx: written, err: err})
 		})
 	case replicaWrite:
 		durable, err := n.apply(b)
@@ -275,16 +275,16 @@ func decodeCopy(b replicaReadResp) (*object.Object, error) {
 // coordinate runs a write on this replica, as internal/node's coordinate:
 // the local read-modify-write with a fresh dot, then the new object to
 // every other replica, acknowledged once the write quorum is met.
-func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, op int, done func(dvv.VV, *kv.Error)) {
+func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Quorums, op int, done func(object.Causal, *kv.Error)) {
 	durable := q.DW >= 1
 	if n.w.opts.Bug == BugIgnoreContext {
-		ctx = nil
+		ctx = object.Causal{}
 	}
 	n.w.coordinating = op
 	obj, encoded, _, err := n.store.Coordinate(k.Key, ctx, content, policy(k), durable)
 	n.w.coordinating = -1
 	if err != nil {
-		done(nil, kv.Errorf(kv.Internal, "%v", err))
+		done(object.Causal{}, kv.Errorf(kv.Internal, "%v", err))
 		return
 	}
 	n.w.tracef("%s stores op %d locally durable=%v: %s", n.id, op, durable, objectString(obj))
@@ -301,10 +301,10 @@ func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, 
 	finish := func(err error) {
 		finished = true
 		if err != nil {
-			done(nil, kvErr(err))
+			done(object.Causal{}, kvErr(err))
 			return
 		}
-		done(obj.Context, nil)
+		done(object.CausalOf(obj), nil)
 	}
 	// The handler outlives the request: later acks still count for the
 	// trace, as the real node's sends outlive the client's request.
@@ -343,20 +343,20 @@ func (n *Node) coordinate(k key, content object.Content, ctx dvv.VV, q Quorums, 
 // forward hands a write to a replica, as internal/node's forward: owners in
 // preference order, moving on only when the request certainly was not
 // delivered.
-func (n *Node) forward(k key, content object.Content, ctx dvv.VV, q Quorums, op int, done func(dvv.VV, *kv.Error)) {
+func (n *Node) forward(k key, content object.Content, ctx object.Causal, q Quorums, op int, done func(object.Causal, *kv.Error)) {
 	owners := n.owners(k)
 	id := n.w.requestID()
 	finished := false
-	finish := func(ctx dvv.VV, err *kv.Error) {
+	finish := func(written object.Causal, err *kv.Error) {
 		finished = true
 		delete(n.pending, id)
-		done(ctx, err)
+		done(written, err)
 	}
 	fwd := coordinator.NewForward(owners)
 	try := func() {
 		owner, ok := fwd.Next(n.isAlive)
 		if !ok {
-			finish(nil, kvErr(fwd.Exhausted()))
+			finish(object.Causal{}, kvErr(fwd.Exhausted()))
 			return
 		}
 		n.send(owner, id, coordinateReq{key: k, content: content, ctx: ctx, q: q, op: op})
@@ -379,7 +379,7 @@ func (n *Node) forward(k key, content object.Content, ctx dvv.VV, q Quorums, op 
 	try()
 	n.timer(n.w.opts.Timeout, func() {
 		if !finished {
-			finish(nil, kv.Errorf(kv.Unavailable, "forwarding the write timed out (it may or may not have been applied)"))
+			finish(object.Causal{}, kv.Errorf(kv.Unavailable, "forwarding the write timed out (it may or may not have been applied)"))
 		}
 	})
 }

@@ -299,8 +299,12 @@ func (w *World) checkMergeOrder(k key, objs []*object.Object, merge func(a, b *o
 	again := merge(merged, merged)
 	want := object.Digest(merged)
 	if object.Digest(reverse) != want || object.Digest(again) != want {
-		w.violation("MergeOrder", k.name, -1, "merging the replicas' copies in another order, or the merge with itself, differs: %s vs %s vs %s",
-			objectString(merged), objectString(reverse), objectString(again))
+		var copies []string
+		for _, o := range objs {
+			copies = append(copies, objectString(o))
+		}
+		w.violation("MergeOrder", k.name, -1, "merging the replicas' copies %v in order gives %s, in reverse order %s, with itself %s",
+			copies, objectString(merged), objectString(reverse), objectString(again))
 	}
 }
 

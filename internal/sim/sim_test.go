@@ -128,3 +128,19 @@ func TestMergeOrderCheckCanFail(t *testing.T) {
 		t.Fatalf("an order-dependent merge went unnoticed: %v", w.violations)
 	}
 }
+
+// Seeds that once found a bug, named after it. The histories drift as the
+// code changes, so each bug also has a focused test where it lives (named
+// in the comment); the seeds stay as extra swarm coverage.
+func TestRegressionSeeds(t *testing.T) {
+	for name, seed := range map[string]uint64{
+		// object.TestLWWMergeOrderIndependent, replica.TestStampFollowsTheClientsContext
+		"LWWMergeOrderDependent": 0x259a,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if res := run(t, Draw(seed)); !res.OK() {
+				t.Fatalf("%s\n%s\nreplay: go run ./cmd/tutti-sim --seed %#x --trace", res, res.Report, seed)
+			}
+		})
+	}
+}
