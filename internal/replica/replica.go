@@ -11,6 +11,7 @@
 package replica
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -36,15 +37,62 @@ type Clock interface {
 	Observe(t hlc.Timestamp)
 }
 
-// Key locates one key: its names and where the ring puts it.
+// Key locates one key: its names and where the ring puts it. With HintFor
+// set it names the hint this node keeps for that owner instead of the
+// node's own copy (a sloppy quorum's substitute); every operation works on
+// hints the same way.
 type Key struct {
 	Bucket, Key []byte
 	Partition   int
 	Segment     int
+	HintFor     string
 }
 
 func (k Key) storageKey() []byte {
+	if k.HintFor != "" {
+		return storage.HintKey(k.HintFor, k.Partition, k.Segment, k.Bucket, k.Key)
+	}
 	return storage.ObjectKey(k.Partition, k.Segment, k.Bucket, k.Key)
+}
+
+// Hints calls fn with every hint this node keeps for owner, in key order,
+// until fn returns false.
+func (s *Store) Hints(owner string, fn func(k Key, encoded []byte) bool) error {
+	lower, upper := storage.HintBounds(owner)
+	var parseErr error
+	err := s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
+		_, p, seg, bucket, key, err := storage.ParseHintKey(raw)
+		if err != nil {
+			parseErr = err
+			return false
+		}
+		k := Key{Bucket: bytes.Clone(bucket), Key: bytes.Clone(key), Partition: p, Segment: seg, HintFor: owner}
+		return fn(k, bytes.Clone(value))
+	})
+	if err == nil {
+		err = parseErr
+	}
+	return err
+}
+
+// DeleteHint removes the hint k once its owner acknowledged delivered, the
+// encoding that was sent, and only if the hint is still exactly that: a
+// write that reached the hint meanwhile must be delivered too. It reports
+// whether the hint was removed.
+func (s *Store) DeleteHint(k Key, delivered []byte) (bool, error) {
+	if k.HintFor == "" {
+		return false, fmt.Errorf("replica: DeleteHint of %q/%q, which is not a hint", k.Bucket, k.Key)
+	}
+	raw, err := s.Engine.Get(k.storageKey())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || !bytes.Equal(raw, delivered) {
+		return false, err
+	}
+	var b storage.Batch
+	b.Del(k.storageKey())
+	return true, s.Engine.Apply(&b, false)
 }
 
 // Store is a replica over one storage engine.

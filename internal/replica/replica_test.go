@@ -195,3 +195,57 @@ func TestCoordinateRejectsStaleDotNothingStored(t *testing.T) {
 		t.Fatal("a failed coordinate stored something")
 	}
 }
+
+// A substitute keeps a hint apart from its own copy of the key, lists it by
+// owner, and deletes it after delivery only if nothing changed it since.
+func TestHints(t *testing.T) {
+	coord, sub := newStore(t, storage.NewMemory(), 1), newStore(t, storage.NewMemory(), 2)
+	_, enc, _, err := coord.Coordinate(key, object.Causal{}, object.Content{Value: []byte("v1")}, object.Siblings, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint := key
+	hint.HintFor = "n3"
+	if _, err := sub.Apply(hint, enc, object.Siblings, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := sub.Read(key); got != nil {
+		t.Fatalf("the hint landed in the substitute's own copy: %v", got)
+	}
+	var listed []Key
+	var sent []byte
+	if err := sub.Hints("n3", func(k Key, encoded []byte) bool { listed, sent = append(listed, k), encoded; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || string(listed[0].Key) != "k" || listed[0].Partition != 3 || listed[0].Segment != 7 || listed[0].HintFor != "n3" {
+		t.Fatalf("Hints(n3) = %+v", listed)
+	}
+	if err := sub.Hints("n4", func(Key, []byte) bool { t.Fatal("a hint for n4"); return false }); err != nil {
+		t.Fatal(err)
+	}
+	// A second write reaches the hint after it was sent: the delivery must
+	// not delete it.
+	_, enc2, _, err := coord.Coordinate(key, object.Causal{}, object.Content{Value: []byte("v2")}, object.Siblings, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Apply(hint, enc2, object.Siblings, false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := sub.DeleteHint(hint, sent); ok || err != nil {
+		t.Fatalf("DeleteHint of a changed hint = %v, %v", ok, err)
+	}
+	_, now, _ := sub.Read(hint)
+	if ok, err := sub.DeleteHint(hint, now); !ok || err != nil {
+		t.Fatalf("DeleteHint of the delivered hint = %v, %v", ok, err)
+	}
+	if got, _, _ := sub.Read(hint); got != nil {
+		t.Fatal("the hint survived its delivery")
+	}
+	if ok, err := sub.DeleteHint(hint, now); ok || err != nil {
+		t.Fatalf("DeleteHint of a missing hint = %v, %v", ok, err)
+	}
+	if _, err := sub.DeleteHint(key, now); err == nil {
+		t.Fatal("DeleteHint of the node's own copy was accepted")
+	}
+}

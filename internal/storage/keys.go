@@ -6,10 +6,13 @@ import (
 	"fmt"
 )
 
-// Key prefixes: metadata sorts before every object.
+// Key prefixes: metadata sorts before every object, and hints (copies a
+// node keeps for an unreachable owner) after them, so that scans of the
+// node's own objects never meet a hint.
 const (
 	metaPrefix   byte = 0x00
 	objectPrefix byte = 0x01
+	hintPrefix   byte = 0x02
 )
 
 // MaxPartitions is the number of partitions (and of segments per partition)
@@ -74,6 +77,46 @@ func PartitionBounds(partition int) (lower, upper []byte) {
 func SegmentBounds(partition, segment int) (lower, upper []byte) {
 	lower = appendHeader(nil, partition, segment)
 	return lower, prefixEnd(lower)
+}
+
+// HintKey returns the storage key of a hint: the copy of key in bucket, of
+// segment in partition, that this node keeps for owner while owner cannot
+// be reached. Hints for one owner are contiguous (HintBounds), ordered like
+// its objects.
+func HintKey(owner string, partition, segment int, bucket, key []byte) []byte {
+	dst := make([]byte, 0, 1+uvarintLen(uint64(len(owner)))+len(owner)+objectHeaderLen+uvarintLen(uint64(len(bucket)))+len(bucket)+len(key))
+	dst = appendHintOwner(dst, owner)
+	return AppendObjectKey(dst, partition, segment, bucket, key)
+}
+
+func appendHintOwner(dst []byte, owner string) []byte {
+	dst = append(dst, hintPrefix)
+	dst = binary.AppendUvarint(dst, uint64(len(owner)))
+	return append(dst, owner...)
+}
+
+// HintBounds returns the range [lower, upper) holding every hint for owner.
+func HintBounds(owner string) (lower, upper []byte) {
+	lower = appendHintOwner(nil, owner)
+	// The owner's hints continue with an object key, whose first byte is
+	// objectPrefix: every one sorts below lower+(objectPrefix+1).
+	return lower, append(append([]byte(nil), lower...), objectPrefix+1)
+}
+
+// ParseHintKey splits a hint key made by HintKey. The returned bucket and
+// key alias k. It returns an error wrapping ErrMalformedKey when k is not a
+// hint key.
+func ParseHintKey(k []byte) (owner string, partition, segment int, bucket, key []byte, err error) {
+	if len(k) < 2 || k[0] != hintPrefix {
+		return "", 0, 0, nil, nil, fmt.Errorf("%w: missing hint header", ErrMalformedKey)
+	}
+	n, m := binary.Uvarint(k[1:])
+	if m <= 0 || m != uvarintLen(n) || n > uint64(len(k)-1-m) {
+		return "", 0, 0, nil, nil, fmt.Errorf("%w: bad owner length", ErrMalformedKey)
+	}
+	owner = string(k[1+m : 1+m+int(n)])
+	partition, segment, bucket, key, err = ParseObjectKey(k[1+m+int(n):])
+	return owner, partition, segment, bucket, key, err
 }
 
 // MetaKey returns the key of the node metadata record called name. Metadata

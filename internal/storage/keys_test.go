@@ -154,3 +154,40 @@ func FuzzParseObjectKey(f *testing.F) {
 		}
 	})
 }
+
+func TestHintKeys(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		id := drawObjectID(t, "id")
+		owner := rapid.StringN(0, 40, 300).Draw(t, "owner")
+		other := rapid.StringN(0, 40, 300).Draw(t, "other")
+		k := storage.HintKey(owner, id.partition, id.segment, id.bucket, id.key)
+		o, p, s, bucket, key, err := storage.ParseHintKey(k)
+		if err != nil || o != owner || p != id.partition || s != id.segment || !bytes.Equal(bucket, id.bucket) || !bytes.Equal(key, id.key) {
+			t.Fatalf("ParseHintKey(HintKey(%q, %d, %d, %q, %q)) = %q, %d, %d, %q, %q, %v",
+				owner, id.partition, id.segment, id.bucket, id.key, o, p, s, bucket, key, err)
+		}
+		lower, upper := storage.HintBounds(owner)
+		if bytes.Compare(k, lower) < 0 || bytes.Compare(k, upper) >= 0 {
+			t.Fatalf("hint key %x outside its owner's bounds [%x, %x)", k, lower, upper)
+		}
+		if other != owner {
+			ko := storage.HintKey(other, id.partition, id.segment, id.bucket, id.key)
+			if bytes.Compare(ko, lower) >= 0 && bytes.Compare(ko, upper) < 0 {
+				t.Fatalf("hint for %q inside %q's bounds", other, owner)
+			}
+		}
+		// Hints never fall inside any partition's object range.
+		pl, pu := storage.PartitionBounds(id.partition)
+		if bytes.Compare(k, pl) >= 0 && bytes.Compare(k, pu) < 0 {
+			t.Fatal("hint key inside an object range")
+		}
+		if _, _, _, _, _, err := storage.ParseHintKey(storage.ObjectKey(id.partition, id.segment, id.bucket, id.key)); !errors.Is(err, storage.ErrMalformedKey) {
+			t.Fatalf("ParseHintKey accepted an object key: %v", err)
+		}
+	})
+	for _, bad := range [][]byte{nil, {0x02}, {0x02, 0x80}, {0x02, 5, 'a'}, {0x02, 0x81, 0x00, 'a'}} {
+		if _, _, _, _, _, err := storage.ParseHintKey(bad); !errors.Is(err, storage.ErrMalformedKey) {
+			t.Errorf("ParseHintKey(%x) = %v, want ErrMalformedKey", bad, err)
+		}
+	}
+}
