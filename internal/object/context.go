@@ -2,9 +2,9 @@ package object
 
 import (
 	"crypto/hmac"
-	"encoding/binary"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
