@@ -13,6 +13,7 @@ import (
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/quorum"
+	"github.com/tutti-kv/tutti/internal/ring"
 )
 
 // Target is one replica a request goes to.
@@ -20,6 +21,41 @@ type Target struct {
 	Node string
 	// Primary is true for a primary owner of the key's partition.
 	Primary bool
+	// HintFor names, for a substitute (a sloppy quorum's stand-in), the
+	// unreachable owner whose replica it keeps as a hint; "" for a primary.
+	HintFor string
+}
+
+// Primaries are the owners of a partition as targets, for a strict quorum.
+func Primaries(owners []string) []Target {
+	ts := make([]Target, len(owners))
+	for i, id := range owners {
+		ts[i] = Target{Node: id, Primary: true}
+	}
+	return ts
+}
+
+// Sloppy are the targets of a sloppy quorum: the ring's choice of
+// reachable owners and substitutes (ring.Targets).
+func Sloppy(targets []ring.Target) []Target {
+	ts := make([]Target, len(targets))
+	for i, t := range targets {
+		ts[i] = Target{Node: t.Node, Primary: t.Primary()}
+		if !t.Primary() {
+			ts[i].HintFor = t.Owner
+		}
+	}
+	return ts
+}
+
+// Find returns the target on node, if any.
+func Find(ts []Target, node string) (Target, bool) {
+	for _, t := range ts {
+		if t.Node == node {
+			return t, true
+		}
+	}
+	return Target{}, false
 }
 
 func primaries(ts []Target) int {
@@ -57,20 +93,13 @@ func NewRead(targets []Target, r, pr int, policy object.Policy) *Read {
 // Targets lists the replicas to ask.
 func (g *Read) Targets() []Target { return g.targets }
 
-func (g *Read) target(node string) (Target, bool) {
-	for _, t := range g.targets {
-		if t.Node == node {
-			return t, true
-		}
-	}
-	return Target{}, false
-}
+func (g *Read) target(node string) (Target, bool) { return Find(g.targets, node) }
 
 // Start begins the read on node self: every target that alive reports
 // down fails at once, and the rest are returned, self excluded, to be
 // asked. local reports whether self is a target too, whose copy the caller
 // then reads and passes to Reply.
-func (g *Read) Start(self string, alive func(string) bool) (ask []string, local bool) {
+func (g *Read) Start(self string, alive func(string) bool) (ask []Target, local bool) {
 	for _, t := range g.targets {
 		switch {
 		case t.Node == self:
@@ -78,7 +107,7 @@ func (g *Read) Start(self string, alive func(string) bool) (ask []string, local 
 		case !alive(t.Node):
 			g.Fail(t.Node)
 		default:
-			ask = append(ask, t.Node)
+			ask = append(ask, t)
 		}
 	}
 	return ask, local
@@ -151,21 +180,14 @@ func NewWrite(targets []Target, w, dw, pw int) *Write {
 // Targets lists the replicas the write goes to.
 func (p *Write) Targets() []Target { return p.targets }
 
-func (p *Write) target(node string) (Target, bool) {
-	for _, t := range p.targets {
-		if t.Node == node {
-			return t, true
-		}
-	}
-	return Target{}, false
-}
+func (p *Write) target(node string) (Target, bool) { return Find(p.targets, node) }
 
 // Start begins the write on node self, which stored the new version
 // (durably or not) and so acknowledges it: every other target that alive
 // reports down fails at once, and the rest are returned, to be sent the
 // version. All of them get it, not only the first W, so that every replica
 // converges.
-func (p *Write) Start(self string, durable bool, alive func(string) bool) (send []string) {
+func (p *Write) Start(self string, durable bool, alive func(string) bool) (send []Target) {
 	p.Ack(self, durable)
 	for _, t := range p.targets {
 		switch {
@@ -173,7 +195,7 @@ func (p *Write) Start(self string, durable bool, alive func(string) bool) (send 
 		case !alive(t.Node):
 			p.Fail(t.Node)
 		default:
-			send = append(send, t.Node)
+			send = append(send, t)
 		}
 	}
 	return send
@@ -232,7 +254,8 @@ type Forward struct {
 	current string
 }
 
-// NewForward starts a forward over a key's owners, in preference order.
+// NewForward starts a forward over a key's owners, in preference order (or
+// over a sloppy quorum's target nodes, owners first).
 func NewForward(owners []string) *Forward { return &Forward{owners: owners} }
 
 // Next returns the next owner to try, or false when none is left.

@@ -7,10 +7,11 @@ import (
 	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/ring"
 )
 
 func three() []Target {
-	return []Target{{"a", true}, {"b", true}, {"c", true}}
+	return Primaries([]string{"a", "b", "c"})
 }
 
 func write(t *testing.T, base *object.Object, ctx dvv.VV, actor, counter uint64, v string) *object.Object {
@@ -87,7 +88,7 @@ func TestReadIgnoresStrangers(t *testing.T) {
 
 // TestPrimaryReadQuorum: pr counts only primary owners.
 func TestPrimaryReadQuorum(t *testing.T) {
-	targets := []Target{{"a", true}, {"b", false}, {"c", false}}
+	targets := []Target{{Node: "a", Primary: true}, {Node: "b", HintFor: "x"}, {Node: "c", HintFor: "y"}}
 	g := NewRead(targets, 1, 1, object.Siblings)
 	g.Reply("b", nil)
 	g.Reply("c", nil)
@@ -148,7 +149,7 @@ func aliveExcept(down ...string) func(string) bool {
 func TestStartSkipsTheDead(t *testing.T) {
 	w := NewWrite(three(), 2, 1, 0)
 	send := w.Start("a", true, aliveExcept("c"))
-	if len(send) != 1 || send[0] != "b" || w.Done() {
+	if len(send) != 1 || send[0].Node != "b" || w.Done() {
 		t.Fatalf("write Start sends to %v (done %v), want [b] and not done", send, w.Done())
 	}
 	w.Ack("b", false)
@@ -166,7 +167,7 @@ func TestStartSkipsTheDead(t *testing.T) {
 
 	r := NewRead(three(), 2, 0, object.Siblings)
 	ask, local := r.Start("b", aliveExcept("a"))
-	if !local || len(ask) != 1 || ask[0] != "c" {
+	if !local || len(ask) != 1 || ask[0].Node != "c" {
 		t.Fatalf("read Start: ask %v local %v, want [c] and local", ask, local)
 	}
 	if _, local := NewRead(three(), 2, 0, object.Siblings).Start("z", aliveExcept()); local {
@@ -191,5 +192,25 @@ func TestForward(t *testing.T) {
 	var e *kv.Error
 	if err := f.Exhausted(); !errors.As(err, &e) || e.Kind != kv.Unavailable || e.Needed != 1 || e.Answered != 0 {
 		t.Fatalf("Exhausted = %v", err)
+	}
+}
+
+func TestSloppyTargets(t *testing.T) {
+	ts := Sloppy([]ring.Target{{Node: "a", Owner: "a"}, {Node: "d", Owner: "b"}})
+	if len(ts) != 2 || !ts[0].Primary || ts[0].HintFor != "" || ts[1].Primary || ts[1].HintFor != "b" || ts[1].Node != "d" {
+		t.Fatalf("Sloppy = %+v", ts)
+	}
+	if tgt, ok := Find(ts, "d"); !ok || tgt.HintFor != "b" {
+		t.Fatalf("Find(d) = %+v, %v", tgt, ok)
+	}
+	if _, ok := Find(ts, "b"); ok {
+		t.Fatal("Find found an unreachable owner")
+	}
+	// A substitute's acknowledgement counts towards w but not pw.
+	w := NewWrite(ts, 2, 0, 2)
+	w.Start("a", false, aliveExcept())
+	w.Ack("d", false)
+	if !w.Done() || w.Result() == nil {
+		t.Fatalf("pw=2 met with one primary and a substitute: done %v, %v", w.Done(), w.Result())
 	}
 }

@@ -49,13 +49,13 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, seen obj
 	// the quorum; they keep the request's deadline.
 	sendCtx, cancelSends := context.WithTimeout(context.WithoutCancel(ctx), opts.timeout)
 	var sends sync.WaitGroup
-	for _, node := range send {
+	for _, t := range send {
 		sends.Add(1)
 		go func(node, addr string) {
 			defer sends.Done()
 			d, err := n.remoteWrite(sendCtx, addr, pl, encoded, opts.dw > 1)
 			acks <- ack{node, d, err}
-		}(node, st.addr(node))
+		}(t.Node, st.addr(t.Node))
 	}
 	go func() { sends.Wait(); cancelSends() }()
 	for !write.Done() {

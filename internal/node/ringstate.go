@@ -65,12 +65,7 @@ func (n *Node) membershipChanged() {
 
 // targets are the replicas of partition p as coordinator targets.
 func (st *ringState) targets(p int) []coordinator.Target {
-	owners := st.ring.Owners(p)
-	ts := make([]coordinator.Target, len(owners))
-	for i, id := range owners {
-		ts[i] = coordinator.Target{Node: id, Primary: true}
-	}
-	return ts
+	return coordinator.Primaries(st.ring.Owners(p))
 }
 
 // owns reports whether node id is one of partition p's owners.

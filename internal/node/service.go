@@ -143,11 +143,11 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 	}
 	replies := make(chan reply, len(read.Targets()))
 	ask, local := read.Start(n.cfg.ID, st.isAlive)
-	for _, node := range ask {
+	for _, t := range ask {
 		go func(node, addr string) {
 			obj, err := n.remoteRead(ctx, addr, pl)
 			replies <- reply{node, obj, err}
-		}(node, st.addr(node))
+		}(t.Node, st.addr(t.Node))
 	}
 	if local {
 		obj, _, err := n.readLocal(pl)

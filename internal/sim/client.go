@@ -66,6 +66,9 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 		W: r.Quorums.W, DW: r.Quorums.DW, Replicas: w.ring.Owners(k.Partition),
 		Strict: r.Quorums.PR+r.Quorums.PW > w.opts.N && c.strict,
 	}
+	if w.opts.Sloppy {
+		o.Replicas = nil // substitutes may hold the write too
+	}
 	if r.Kind != check.Get {
 		// The history holds what the context means; the client only ever
 		// handles its opaque form.

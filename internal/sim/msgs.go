@@ -112,7 +112,7 @@ func (m coordinateResp) String() string {
 }
 func (m replicaWrite) String() string {
 	obj, _ := object.Decode(m.encoded)
-	return fmt.Sprintf("write %s sync=%v %s", m.key.name, m.sync, objectString(obj))
+	return fmt.Sprintf("write %s%s sync=%v %s", m.key.name, hintNote(m.key), m.sync, objectString(obj))
 }
 func (m replicaWriteResp) String() string {
 	if m.err != "" {
@@ -120,7 +120,14 @@ func (m replicaWriteResp) String() string {
 	}
 	return fmt.Sprintf("write ok durable=%v", m.durable)
 }
-func (m replicaRead) String() string { return "read " + m.key.name }
+func (m replicaRead) String() string { return "read " + m.key.name + hintNote(m.key) }
+
+func hintNote(k key) string {
+	if k.HintFor == "" {
+		return ""
+	}
+	return " (hint for " + k.HintFor + ")"
+}
 func (m replicaReadResp) String() string {
 	if m.err != "" {
 		return "read error: " + m.err

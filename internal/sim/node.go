@@ -96,7 +96,66 @@ func (n *Node) open() error {
 	return nil
 }
 
-func (n *Node) start() { n.up = true }
+func (n *Node) start() {
+	n.up = true
+	n.handoff()
+}
+
+// handoffEvery is how often a node tries to deliver its hints.
+const handoffEvery = 500 * time.Millisecond
+
+// handoffBatch bounds the hints one round sends per owner.
+const handoffBatch = 16
+
+// handoff delivers, every handoffEvery, the hints this node keeps for each
+// owner it sees alive again: each goes to its owner as a replica write and
+// is deleted once the owner acknowledged it, if unchanged meanwhile.
+func (n *Node) handoff() {
+	n.timer(handoffEvery, func() {
+		for _, m := range n.w.ring.Members() {
+			if m.ID == n.id || !n.alive[m.ID] {
+				continue
+			}
+			sent := 0
+			err := n.store.Hints(m.ID, func(hk replica.Key, encoded []byte) bool {
+				n.deliverHint(m.ID, hk, encoded)
+				sent++
+				return sent < handoffBatch
+			})
+			if err != nil {
+				n.w.violation("Simulator", "", -1, "%s listing hints for %s: %v", n.id, m.ID, err)
+			}
+		}
+		n.handoff()
+	})
+}
+
+func (n *Node) deliverHint(owner string, hk replica.Key, encoded []byte) {
+	k := n.w.key(string(hk.Bucket), string(hk.Key))
+	id := n.w.requestID()
+	n.pending[id] = func(m message) {
+		delete(n.pending, id)
+		if r, ok := m.body.(replicaWriteResp); ok && r.err == "" {
+			if deleted, err := n.store.DeleteHint(hk, encoded); err != nil {
+				n.w.violation("Simulator", k.name, -1, "%s deleting a delivered hint: %v", n.id, err)
+			} else if deleted {
+				n.w.stats.HintsDelivered++
+				n.w.tracef("%s handed off %s to %s", n.id, k.name, owner)
+			}
+		}
+	}
+	n.send(owner, id, replicaWrite{key: k, encoded: encoded, sync: true})
+}
+
+// holdsHint reports whether the node keeps a hint for k.
+func (n *Node) holdsHint(k key) bool {
+	for _, owner := range n.owners(k) {
+		if obj, _, _ := n.store.Read(at(k, coordinator.Target{HintFor: owner}).Key); obj != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // counter is the node's replica.Counter: its identity, recording every dot
 // it issues for the DotReuse check.
@@ -144,13 +203,20 @@ func (n *Node) owners(k key) []string { return n.w.ring.Owners(k.Partition) }
 
 func (n *Node) owns(k key) bool { return slices.Contains(n.owners(k), n.id) }
 
+// targets are the replicas a request for k goes to: the owners, or with a
+// sloppy quorum the reachable owners and substitutes for the others.
 func (n *Node) targets(k key) []coordinator.Target {
-	owners := n.owners(k)
-	ts := make([]coordinator.Target, len(owners))
-	for i, id := range owners {
-		ts[i] = coordinator.Target{Node: id, Primary: true}
+	if n.w.opts.Sloppy {
+		return coordinator.Sloppy(n.w.ring.Targets(k.Partition, n.isAlive))
 	}
-	return ts
+	return coordinator.Primaries(n.owners(k))
+}
+
+// at returns k as stored on target t: the node's own copy, or the hint it
+// keeps for the owner it stands in for.
+func at(k key, t coordinator.Target) key {
+	k.HintFor = t.HintFor
+	return k
 }
 
 func (n *Node) receive(m message) {
@@ -177,6 +243,8 @@ func (n *Node) receive(m message) {
 			n.forward(b.key, b.content, ctx, b.q, b.op, done)
 		}
 	case coordinateReq:
+		// Only an owner coordinates, even under a sloppy quorum: see
+		// coordinate.
 		if !n.owns(b.key) {
 			n.send(m.from, m.id, coordinateResp{notReplica: true})
 			return
@@ -241,11 +309,12 @@ func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
 		}
 	}
 	ask, local := read.Start(n.id, n.isAlive)
-	for _, node := range ask {
-		n.send(node, id, replicaRead{key: k})
+	for _, t := range ask {
+		n.send(t.Node, id, replicaRead{key: at(k, t)})
 	}
 	if local {
-		if obj, _, err := n.store.Read(k.Key); err != nil {
+		self, _ := coordinator.Find(read.Targets(), n.id)
+		if obj, _, err := n.store.Read(at(k, self).Key); err != nil {
 			read.Fail(n.id)
 		} else {
 			read.Reply(n.id, obj)
@@ -275,6 +344,15 @@ func decodeCopy(b replicaReadResp) (*object.Object, error) {
 // coordinate runs a write on this replica, as internal/node's coordinate:
 // the local read-modify-write with a fresh dot, then the new object to
 // every other replica, acknowledged once the write quorum is met.
+//
+// Only an owner coordinates, from its own copy; a substitute only merges
+// what it is sent into its hint. A version vector entry (actor, c) claims
+// every dot of that actor up to c, so an actor must issue each of a key's
+// dots from a copy holding all its earlier ones. A substitute coordinating
+// from a hint would not: its other copies (its own, other hints, hints
+// already delivered and deleted) hold dots of the same actor, and the new
+// version's context would silently replace them on merge. The simulator
+// found this (seed 0x86, an acknowledged write lost).
 func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Quorums, op int, done func(object.Causal, *kv.Error)) {
 	durable := q.DW >= 1
 	if n.w.opts.Bug == BugIgnoreContext {
@@ -290,7 +368,7 @@ func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Qu
 	n.w.tracef("%s stores op %d locally durable=%v: %s", n.id, op, durable, objectString(obj))
 	write := coordinator.NewWrite(n.targets(k), q.W, q.DW, q.PW)
 	send := write.Start(n.id, durable, n.isAlive)
-	if len(send) < len(write.Targets())-1 {
+	if len(send) < n.w.opts.N-1 {
 		n.w.disturb(k.name, "a replica was skipped as down")
 	}
 	if n.w.opts.Bug == BugNoReplication {
@@ -326,8 +404,11 @@ func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Qu
 	if n.w.opts.Bug == BugEarlyAck {
 		finish(nil)
 	}
-	for _, node := range send {
-		n.send(node, id, replicaWrite{key: k, encoded: encoded, sync: q.DW > 1})
+	for _, t := range send {
+		if !t.Primary {
+			n.w.disturb(k.name, "a substitute holds a hint")
+		}
+		n.send(t.Node, id, replicaWrite{key: at(k, t), encoded: encoded, sync: q.DW > 1})
 	}
 	if !finished && write.Done() {
 		finish(write.Result())
@@ -422,7 +503,7 @@ func (n *Node) crash(wipe bool) {
 	w.faults = append(w.faults, check.Fault{Time: w.now, Node: n.id, Kind: kind})
 	w.tracef("fault %s %s (unsynced batches: %d lost, %d kept)", kind, n.id, lost-kept, kept)
 	for _, k := range w.keys {
-		if n.owns(k) {
+		if n.owns(k) || n.holdsHint(k) {
 			w.disturb(k.name, n.id+" lost data")
 		}
 	}
@@ -437,7 +518,7 @@ func (n *Node) restart() error {
 	if err := n.open(); err != nil {
 		return err
 	}
-	n.up = true
+	n.start()
 	n.w.tracef("restart %s actor=%x", n.id, n.ident.Actor())
 	n.w.membershipChanged()
 	return nil

@@ -38,6 +38,9 @@ type Options struct {
 	// Timeout is the nodes' request timeout; clients give up a little
 	// after it.
 	Timeout time.Duration
+	// Sloppy makes both buckets use sloppy quorums: an unreachable owner is
+	// replaced by a substitute that keeps a hint and hands it off later.
+	Sloppy bool
 
 	// Phases: faults and client load for Safety, then Liveness to heal and
 	// settle.
@@ -155,8 +158,8 @@ func (o Options) validate() error {
 }
 
 func (o Options) describeFaults() string {
-	return fmt.Sprintf("drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
-		o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
+	return fmt.Sprintf("sloppy=%v drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
+		o.Sloppy, o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
 }
 
 // Draw picks a run's options from seed: the swarm. Every dimension varies
@@ -186,6 +189,7 @@ func Draw(seed uint64) Options {
 	o.DeleteShare = 0.15 * r.Float64()
 	o.Think = time.Duration(1+r.IntN(50)) * time.Millisecond
 	o.Timeout = time.Duration(pick(200, 500, 1000)) * time.Millisecond
+	o.Sloppy = r.IntN(10) < 7
 
 	// Quorums: the defaults, or a random menu drawn per request.
 	q := o.N/2 + 1

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/tutti-kv/tutti/internal/coordinator"
 	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/object"
 	"github.com/tutti-kv/tutti/internal/replica"
@@ -250,6 +251,22 @@ func (w *World) Finish() Result {
 				merged = obj
 			default:
 				merged, _ = object.Merge(merged, obj, policy(k))
+			}
+		}
+		// Hints still held somewhere count too: a sloppy read would see
+		// them, and handoff would deliver them.
+		for _, n := range w.nodes {
+			for _, owner := range w.ring.Owners(k.Partition) {
+				obj, _, err := n.store.Read(at(k, coordinator.Target{HintFor: owner}).Key)
+				if err != nil || obj == nil {
+					continue
+				}
+				w.stats.HintsLeft++
+				if merged == nil {
+					merged = obj
+				} else {
+					merged, _ = object.Merge(merged, obj, policy(k))
+				}
 			}
 		}
 		w.checkMergeOrder(k, objs, func(a, b *object.Object) *object.Object {

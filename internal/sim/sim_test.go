@@ -136,6 +136,8 @@ func TestRegressionSeeds(t *testing.T) {
 	for name, seed := range map[string]uint64{
 		// object.TestLWWMergeOrderIndependent, replica.TestStampFollowsTheClientsContext
 		"LWWMergeOrderDependent": 0x259a,
+		// TestSloppyWriteAndHandoff: only owners coordinate.
+		"SubstituteCoordinated": 0x86,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if res := run(t, Draw(seed)); !res.OK() {

@@ -148,6 +148,7 @@ type Stats struct {
 	Messages, Dropped, Duplicated, Cut, Refused int
 	Crashes, Wipes, Partitions, OneWay          int
 	Ops, OK, Fail, Info                         int
+	HintsDelivered, HintsLeft                   int
 }
 
 // Add sums two Stats.
@@ -157,12 +158,13 @@ func (s Stats) Add(o Stats) Stats {
 		Cut: s.Cut + o.Cut, Refused: s.Refused + o.Refused,
 		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
 		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
+		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way)",
-		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay)
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way); %d hints handed off, %d left at the end",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft)
 }
 
 // Now is the virtual time since the start of the run.
