@@ -76,8 +76,9 @@ type Read struct {
 	policy  object.Policy
 	merged  *object.Object
 	// copies holds each answered target's copy (nil: not found), for read
-	// repair.
+	// repair; failed the targets that will not answer.
 	copies map[string]*object.Object
+	failed map[string]bool
 }
 
 // NewRead starts a read over targets needing r replies, pr from primaries.
@@ -87,6 +88,7 @@ func NewRead(targets []Target, r, pr int, policy object.Policy) *Read {
 		tally:   quorum.NewRead(len(targets), primaries(targets), r, pr),
 		policy:  policy,
 		copies:  make(map[string]*object.Object, len(targets)),
+		failed:  make(map[string]bool, len(targets)),
 	}
 }
 
@@ -139,7 +141,35 @@ func (g *Read) Fail(node string) {
 		return
 	}
 	g.copies[node] = nil
+	g.failed[node] = true
 	g.tally.Fail(t.Primary)
+}
+
+// Complete reports whether every target answered or failed: nothing more
+// will change the merge.
+func (g *Read) Complete() bool { return len(g.copies) == len(g.targets) }
+
+// Stale returns, for read repair, the primary targets that answered with a
+// copy missing or different from the merge of every copy received, and the
+// merge to send them. Substitutes are never repaired: a hint is not a
+// replica (Riak's read_repair_primaryonly). Call it once Complete, or at the
+// deadline with what arrived.
+func (g *Read) Stale() ([]Target, *object.Object) {
+	if g.merged == nil {
+		return nil, nil
+	}
+	want := object.Digest(g.merged)
+	var stale []Target
+	for _, t := range g.targets {
+		c, answered := g.copies[t.Node]
+		if !t.Primary || !answered || g.failed[t.Node] {
+			continue
+		}
+		if c == nil || object.Digest(c) != want {
+			stale = append(stale, t)
+		}
+	}
+	return stale, g.merged
 }
 
 // Done reports whether the read is answered (successfully or not).

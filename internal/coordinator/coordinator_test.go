@@ -214,3 +214,35 @@ func TestSloppyTargets(t *testing.T) {
 		t.Fatalf("pw=2 met with one primary and a substitute: done %v, %v", w.Done(), w.Result())
 	}
 }
+
+// Read repair: primaries whose copy is missing or behind the merge are
+// stale; failed targets and substitutes are not repaired.
+func TestStale(t *testing.T) {
+	x := write(t, nil, nil, 1, 1, "x")
+	xy := write(t, x, x.Context, 2, 1, "y")
+	targets := []Target{{Node: "a", Primary: true}, {Node: "b", Primary: true}, {Node: "c", Primary: true}, {Node: "d", HintFor: "e"}}
+	g := NewRead(targets, 2, 0, object.Siblings)
+	if stale, merged := g.Stale(); stale != nil || merged != nil {
+		t.Fatal("stale targets before any reply")
+	}
+	g.Reply("a", xy)
+	g.Reply("b", x)
+	if g.Complete() {
+		t.Fatal("complete with two of four answers")
+	}
+	g.Reply("d", nil)
+	g.Fail("c")
+	if !g.Complete() {
+		t.Fatal("not complete after every target answered or failed")
+	}
+	stale, merged := g.Stale()
+	if len(stale) != 1 || stale[0].Node != "b" || object.Digest(merged) != object.Digest(xy) {
+		t.Fatalf("Stale = %v, want [b] with the newest copy", stale)
+	}
+	g2 := NewRead(targets[:2], 1, 0, object.Siblings)
+	g2.Reply("a", xy)
+	g2.Reply("b", nil)
+	if stale, _ := g2.Stale(); len(stale) != 1 || stale[0].Node != "b" {
+		t.Fatalf("a primary without the key is not stale: %v", stale)
+	}
+}

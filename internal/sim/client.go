@@ -101,15 +101,15 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 	op, id := c.op, c.id
 	// The client gives up once every hop has had its timeout: an answer may
 	// still be on its way, so the outcome is unknown.
-	w.after(c.patience(), func() {
+	w.after(c.patience(r.Quorums), func() {
 		if c.op == op && c.id == id {
 			c.complete(check.Info, nil)
 		}
 	})
 }
 
-func (c *client) patience() time.Duration {
-	return 2*c.w.opts.Timeout + 6*c.w.opts.MaxDelay + time.Millisecond
+func (c *client) patience(q Quorums) time.Duration {
+	return 2*c.w.timeout(q) + 6*c.w.opts.MaxDelay + time.Millisecond
 }
 
 func (c *client) receive(m message) {

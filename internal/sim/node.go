@@ -286,11 +286,29 @@ func policy(k key) object.Policy {
 func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
 	read := coordinator.NewRead(n.targets(k), q.R, q.PR, policy(k))
 	id := n.w.requestID()
-	finished := false
-	finish := func(obj *object.Object, err error) {
-		finished = true
-		delete(n.pending, id)
-		done(obj, kvErr(err))
+	// The client is answered at the quorum; the read stays open for the
+	// remaining replies, then repairs the replicas it found stale.
+	answered, closed := false, false
+	answer := func(obj *object.Object, err error) {
+		if !answered {
+			answered = true
+			done(obj, kvErr(err))
+		}
+	}
+	closeRead := func() {
+		if !closed {
+			closed = true
+			delete(n.pending, id)
+			n.repair(k, read)
+		}
+	}
+	progress := func() {
+		if read.Done() {
+			answer(read.Result())
+		}
+		if read.Complete() {
+			closeRead()
+		}
 	}
 	n.pending[id] = func(m message) {
 		switch b := m.body.(type) {
@@ -304,31 +322,49 @@ func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
 		case refused:
 			read.Fail(m.from)
 		}
-		if read.Done() {
-			finish(read.Result())
-		}
+		progress()
 	}
 	ask, local := read.Start(n.id, n.isAlive)
 	for _, t := range ask {
 		n.send(t.Node, id, replicaRead{key: at(k, t)})
 	}
 	if local {
-		self, _ := coordinator.Find(read.Targets(), n.id)
-		if obj, _, err := n.store.Read(at(k, self).Key); err != nil {
+		if obj, _, err := n.store.Read(k.Key); err != nil {
 			read.Fail(n.id)
 		} else {
 			read.Reply(n.id, obj)
 		}
 	}
-	if read.Done() {
-		finish(read.Result())
+	progress()
+	n.timer(n.w.timeout(q), func() {
+		if !answered {
+			answer(nil, read.Expire())
+		}
+		closeRead()
+	})
+}
+
+// timeout is a request's deadline: its own, or the nodes' default.
+func (w *World) timeout(q Quorums) time.Duration {
+	if q.Timeout > 0 {
+		return q.Timeout
+	}
+	return w.opts.Timeout
+}
+
+// repair sends the merge of a read's copies to every primary whose copy
+// was missing or behind, as internal/node's read repair does.
+func (n *Node) repair(k key, read *coordinator.Read) {
+	stale, merged := read.Stale()
+	if len(stale) == 0 {
 		return
 	}
-	n.timer(n.w.opts.Timeout, func() {
-		if !finished {
-			finish(nil, read.Expire())
-		}
-	})
+	encoded := object.Encode(merged)
+	for _, t := range stale {
+		n.w.stats.ReadRepairs++
+		n.w.tracef("%s read-repairs %s on %s", n.id, k.name, t.Node)
+		n.send(t.Node, n.w.requestID(), replicaWrite{key: k, encoded: encoded})
+	}
 }
 
 func decodeCopy(b replicaReadResp) (*object.Object, error) {
@@ -413,7 +449,7 @@ func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Qu
 	if !finished && write.Done() {
 		finish(write.Result())
 	}
-	n.timer(n.w.opts.Timeout, func() {
+	n.timer(n.w.timeout(q), func() {
 		delete(n.pending, id)
 		if !finished {
 			finish(write.Expire())
@@ -458,7 +494,7 @@ func (n *Node) forward(k key, content object.Content, ctx object.Causal, q Quoru
 		}
 	}
 	try()
-	n.timer(n.w.opts.Timeout, func() {
+	n.timer(n.w.timeout(q), func() {
 		if !finished {
 			finish(object.Causal{}, kv.Errorf(kv.Unavailable, "forwarding the write timed out (it may or may not have been applied)"))
 		}

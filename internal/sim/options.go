@@ -71,8 +71,12 @@ type Options struct {
 	Trace io.Writer
 }
 
-// Quorums are one request's counts.
-type Quorums struct{ R, W, DW, PR, PW int }
+// Quorums are one request's counts, and its timeout (zero: the nodes'
+// default, Options.Timeout).
+type Quorums struct {
+	R, W, DW, PR, PW int
+	Timeout          time.Duration
+}
 
 // Bug is a bug planted in the nodes to prove that the checkers catch it.
 type Bug uint8

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
@@ -167,8 +168,25 @@ func Run(opts Options) (Result, error) {
 	w.injectFaults()
 	w.runUntil(int64(w.opts.Safety))
 	w.Heal()
-	w.runUntil(w.now + int64(w.opts.Liveness))
+	w.Settle(w.opts.Liveness / 2)
+	w.finalReads()
+	w.Settle(w.opts.Liveness / 2)
 	return w.Finish(), nil
+}
+
+// finalReads reads every key once from all its replicas after the faults
+// stopped: read repair then brings every replica of the key to the same
+// object, so the convergence check can hold every key so read to it.
+func (w *World) finalReads() {
+	c := w.Client(false)
+	keys := slices.Clone(w.keys)
+	for _, k := range keys {
+		o := c.Do(Request{Kind: check.Get, Bucket: string(k.Bucket), Key: string(k.Key.Key), Node: w.ring.Owners(k.Partition)[0],
+			Quorums: Quorums{R: w.opts.N, W: 1, Timeout: w.opts.Timeout + 4*w.opts.MaxDelay}})
+		if o.Type == check.OK {
+			w.repaired[k.name] = true
+		}
+	}
 }
 
 // Heal ends the faults: the network heals and stops dropping and
@@ -273,7 +291,7 @@ func (w *World) Finish() Result {
 			m, _ := object.Merge(a, b, policy(k))
 			return m
 		})
-		if !w.disturbed[k.name] {
+		if !w.disturbed[k.name] || w.repaired[k.name] {
 			copies[k.name] = cs
 			converged++
 		}

@@ -80,6 +80,9 @@ type World struct {
 	// crashed. Until read repair and anti-entropy exist, only the other
 	// keys are required to converge.
 	disturbed map[string]bool
+	// repaired holds the keys the liveness phase's final read answered,
+	// after which read repair brings every replica to the same object.
+	repaired map[string]bool
 	// faulty is set while the safety phase injects faults.
 	faulty bool
 	// coordinating is the history operation whose write a node is
@@ -106,6 +109,7 @@ func New(opts Options) (*World, error) {
 		rng:          rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x7475747469)),
 		byID:         map[string]*Node{},
 		disturbed:    map[string]bool{},
+		repaired:     map[string]bool{},
 		keyIndex:     map[string]key{},
 		contextKey:   []byte("tutti-sim context key"),
 		coordinating: -1,
@@ -148,7 +152,7 @@ type Stats struct {
 	Messages, Dropped, Duplicated, Cut, Refused int
 	Crashes, Wipes, Partitions, OneWay          int
 	Ops, OK, Fail, Info                         int
-	HintsDelivered, HintsLeft                   int
+	HintsDelivered, HintsLeft, ReadRepairs      int
 }
 
 // Add sums two Stats.
@@ -158,13 +162,13 @@ func (s Stats) Add(o Stats) Stats {
 		Cut: s.Cut + o.Cut, Refused: s.Refused + o.Refused,
 		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
 		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
-		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft,
+		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft, ReadRepairs: s.ReadRepairs + o.ReadRepairs,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way); %d hints handed off, %d left at the end",
-		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft)
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs)
 }
 
 // Now is the virtual time since the start of the run.
