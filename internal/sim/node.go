@@ -407,9 +407,6 @@ func (n *Node) coordinate(k key, content object.Content, ctx object.Causal, q Qu
 	if len(send) < n.w.opts.N-1 {
 		n.w.disturb(k.name, "a replica was skipped as down")
 	}
-	if n.w.opts.Bug == BugNoReplication {
-		send = nil
-	}
 	id := n.w.requestID()
 	finished := false
 	finish := func(err error) {
@@ -503,6 +500,11 @@ func (n *Node) forward(k key, content object.Content, ctx object.Causal, q Quoru
 
 // apply merges a replica write, as internal/node's applyReplica.
 func (n *Node) apply(b replicaWrite) (bool, error) {
+	if n.w.opts.Bug == BugKeepLocal {
+		if local, _, err := n.store.Read(b.key.Key); err == nil && local != nil {
+			return b.sync, nil
+		}
+	}
 	if n.w.opts.Bug == BugOverwrite {
 		var batch storage.Batch
 		batch.Set(storage.ObjectKey(b.key.Partition, b.key.Segment, b.key.Bucket, b.key.Key.Key), b.encoded)

@@ -84,8 +84,9 @@ type Bug uint8
 // The plantable bugs.
 const (
 	NoBug Bug = iota
-	// BugNoReplication: a coordinator stores a write only locally.
-	BugNoReplication
+	// BugKeepLocal: a replica that holds the key ignores versions sent to
+	// it (replication, read repair, handoff), so replicas never converge.
+	BugKeepLocal
 	// BugIgnoreContext: a coordinator drops the client's context, so a
 	// write never replaces what the client read.
 	BugIgnoreContext
@@ -104,7 +105,7 @@ const (
 )
 
 func (b Bug) String() string {
-	return [...]string{"none", "no-replication", "ignore-context", "keep-actor-on-crash", "overwrite", "early-ack"}[b]
+	return [...]string{"none", "keep-local", "ignore-context", "keep-actor-on-crash", "overwrite", "early-ack"}[b]
 }
 
 func (o Options) withDefaults() Options {

@@ -45,7 +45,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 		bug     Bug
 		checker string
 	}{
-		{BugNoReplication, check.CheckConverged},
+		{BugKeepLocal, check.CheckConverged},
 		{BugIgnoreContext, check.CheckSiblings},
 		{BugKeepActorOnCrash, check.CheckDotReuse},
 		{BugOverwrite, check.CheckLostWrites},
