@@ -814,13 +814,16 @@ func (x *RingResponse) GetVersion() uint64 {
 // here 0 is the count zero (meaningful for dw, pr and pw). SetBucketProps
 // replaces all of a bucket's props: read, modify, then set.
 type BucketProps struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Conflict      string                 `protobuf:"bytes,1,opt,name=conflict,proto3" json:"conflict,omitempty"`
-	R             int32                  `protobuf:"varint,2,opt,name=r,proto3" json:"r,omitempty"`
-	W             int32                  `protobuf:"varint,3,opt,name=w,proto3" json:"w,omitempty"`
-	Dw            int32                  `protobuf:"varint,4,opt,name=dw,proto3" json:"dw,omitempty"`
-	Pr            int32                  `protobuf:"varint,5,opt,name=pr,proto3" json:"pr,omitempty"`
-	Pw            int32                  `protobuf:"varint,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Conflict string                 `protobuf:"bytes,1,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	R        int32                  `protobuf:"varint,2,opt,name=r,proto3" json:"r,omitempty"`
+	W        int32                  `protobuf:"varint,3,opt,name=w,proto3" json:"w,omitempty"`
+	Dw       int32                  `protobuf:"varint,4,opt,name=dw,proto3" json:"dw,omitempty"`
+	Pr       int32                  `protobuf:"varint,5,opt,name=pr,proto3" json:"pr,omitempty"`
+	Pw       int32                  `protobuf:"varint,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	// sloppy lets unreachable owners be replaced by substitutes that keep
+	// hints (sloppy quorum); unset means the default, true.
+	Sloppy        *bool `protobuf:"varint,7,opt,name=sloppy,proto3,oneof" json:"sloppy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +898,13 @@ func (x *BucketProps) GetPw() int32 {
 		return x.Pw
 	}
 	return 0
+}
+
+func (x *BucketProps) GetSloppy() bool {
+	if x != nil && x.Sloppy != nil {
+		return *x.Sloppy
+	}
+	return false
 }
 
 type GetBucketPropsRequest struct {
@@ -1057,14 +1067,16 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x01n\x18\x02 \x01(\x05R\x01n\x12.\n" +
 	"\amembers\x18\x03 \x03(\v2\x14.tutti.v1.RingMemberR\amembers\x12/\n" +
 	"\x06owners\x18\x04 \x03(\v2\x17.tutti.v1.RingPartitionR\x06owners\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\x04R\aversion\"u\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\"\x9d\x01\n" +
 	"\vBucketProps\x12\x1a\n" +
 	"\bconflict\x18\x01 \x01(\tR\bconflict\x12\f\n" +
 	"\x01r\x18\x02 \x01(\x05R\x01r\x12\f\n" +
 	"\x01w\x18\x03 \x01(\x05R\x01w\x12\x0e\n" +
 	"\x02dw\x18\x04 \x01(\x05R\x02dw\x12\x0e\n" +
 	"\x02pr\x18\x05 \x01(\x05R\x02pr\x12\x0e\n" +
-	"\x02pw\x18\x06 \x01(\x05R\x02pw\"/\n" +
+	"\x02pw\x18\x06 \x01(\x05R\x02pw\x12\x1b\n" +
+	"\x06sloppy\x18\a \x01(\bH\x00R\x06sloppy\x88\x01\x01B\t\n" +
+	"\a_sloppy\"/\n" +
 	"\x15GetBucketPropsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\"\\\n" +
 	"\x15SetBucketPropsRequest\x12\x16\n" +
@@ -1144,6 +1156,7 @@ func file_tutti_v1_kv_proto_init() {
 	if File_tutti_v1_kv_proto != nil {
 		return
 	}
+	file_tutti_v1_kv_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -384,9 +384,12 @@ func (*PeerResponse_Coordinate) isPeerResponse_Body() {}
 
 // ReplicaRead asks a replica for its stored copy of one key.
 type ReplicaRead struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bucket []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// hint_for, when set, reads the hint the replica keeps for that owner (a
+	// sloppy quorum's substitute) instead of its own copy.
+	HintFor       string `protobuf:"bytes,3,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +436,13 @@ func (x *ReplicaRead) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *ReplicaRead) GetHintFor() string {
+	if x != nil {
+		return x.HintFor
+	}
+	return ""
 }
 
 type ReplicaReadResult struct {
@@ -488,7 +498,10 @@ type ReplicaWrite struct {
 	Key    []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Object []byte                 `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
 	// sync asks the replica to fsync before answering.
-	Sync          bool `protobuf:"varint,4,opt,name=sync,proto3" json:"sync,omitempty"`
+	Sync bool `protobuf:"varint,4,opt,name=sync,proto3" json:"sync,omitempty"`
+	// hint_for, when set, makes the receiver a substitute: it merges the
+	// object into the hint it keeps for that unreachable owner.
+	HintFor       string `protobuf:"bytes,5,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -549,6 +562,13 @@ func (x *ReplicaWrite) GetSync() bool {
 		return x.Sync
 	}
 	return false
+}
+
+func (x *ReplicaWrite) GetHintFor() string {
+	if x != nil {
+		return x.HintFor
+	}
+	return ""
 }
 
 type ReplicaWriteResult struct {
@@ -929,17 +949,19 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\n" +
 	"coordinate\x18\f \x01(\v2\x1a.tutti.v1.CoordinateResultH\x00R\n" +
 	"coordinateB\x06\n" +
-	"\x04body\"7\n" +
+	"\x04body\"R\n" +
 	"\vReplicaRead\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"+\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x19\n" +
+	"\bhint_for\x18\x03 \x01(\tR\ahintFor\"+\n" +
 	"\x11ReplicaReadResult\x12\x16\n" +
-	"\x06object\x18\x01 \x01(\fR\x06object\"d\n" +
+	"\x06object\x18\x01 \x01(\fR\x06object\"\x7f\n" +
 	"\fReplicaWrite\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
 	"\x06object\x18\x03 \x01(\fR\x06object\x12\x12\n" +
-	"\x04sync\x18\x04 \x01(\bR\x04sync\".\n" +
+	"\x04sync\x18\x04 \x01(\bR\x04sync\x12\x19\n" +
+	"\bhint_for\x18\x05 \x01(\tR\ahintFor\".\n" +
 	"\x12ReplicaWriteResult\x12\x18\n" +
 	"\adurable\x18\x01 \x01(\bR\adurable\"\xdc\x01\n" +
 	"\x11CoordinateRequest\x12\x16\n" +

@@ -11,7 +11,8 @@ const (
 	LWW = "lww"
 )
 
-// Props are a bucket's properties: conflict policy and default quorums.
+// Props are a bucket's properties: conflict policy, default quorums, and
+// whether quorums are sloppy.
 type Props struct {
 	Conflict string `json:"conflict"`
 	R        Quorum `json:"r"`
@@ -19,12 +20,16 @@ type Props struct {
 	DW       Quorum `json:"dw"`
 	PR       Quorum `json:"pr"`
 	PW       Quorum `json:"pw"`
+	// Sloppy lets a substitute stand in for an unreachable owner, keeping
+	// a hint it hands off later (Dynamo section 4.6); pr and pw still count
+	// only owners.
+	Sloppy bool `json:"sloppy"`
 }
 
 // DefaultProps are the properties of a bucket nobody configured, as in
 // Riak and the Dynamo paper: quorum reads and writes, one durable replica.
 func DefaultProps() Props {
-	return Props{Conflict: Siblings, R: Majority, W: Majority, DW: One, PR: Zero, PW: Zero}
+	return Props{Conflict: Siblings, R: Majority, W: Majority, DW: One, PR: Zero, PW: Zero, Sloppy: true}
 }
 
 // Validate checks p against a replication factor n.

@@ -47,6 +47,9 @@ type Config struct {
 	TLS transport.TLSConfig
 	// FastGossip uses short gossip intervals, for tests and local clusters.
 	FastGossip bool
+	// HandoffInterval is how often the node tries to deliver the hints it
+	// keeps for owners that are reachable again (default 1s).
+	HandoffInterval time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP port.
 	Pprof bool
 	// Logger receives the node's logs (default slog.Default()).
@@ -66,6 +69,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.Limits == (kv.Limits{}) {
 		c.Limits = kv.DefaultLimits()
+	}
+	if c.HandoffInterval == 0 {
+		c.HandoffInterval = time.Second
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second

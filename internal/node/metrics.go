@@ -4,7 +4,10 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // nodeMetrics are the node's protocol metrics beyond request counts.
 type nodeMetrics struct {
-	lwwDropped prometheus.Counter
+	lwwDropped     prometheus.Counter
+	hintsStored    prometheus.Counter
+	hintsDelivered prometheus.Counter
+	readRepairs    prometheus.Counter
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -13,7 +16,19 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Name: "tutti_lww_overwrites_total",
 			Help: "Concurrent versions dropped by last-write-wins buckets (writes lost by design).",
 		}),
+		hintsStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tutti_hints_stored_total",
+			Help: "Writes this node stored as a hint for an unreachable owner (sloppy quorum).",
+		}),
+		hintsDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tutti_hints_delivered_total",
+			Help: "Hints this node handed off to their owner and deleted.",
+		}),
+		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tutti_read_repairs_total",
+			Help: "Replica copies a read found stale or missing and sent the merged object to.",
+		}),
 	}
-	reg.MustRegister(m.lwwDropped)
+	reg.MustRegister(m.lwwDropped, m.hintsStored, m.hintsDelivered, m.readRepairs)
 	return m
 }

@@ -77,6 +77,8 @@ type Node struct {
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	// stop ends the node's background loops (hint handoff).
+	stop chan struct{}
 }
 
 // Start opens the node's storage, joins the cluster and serves its APIs.
@@ -191,6 +193,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.swim.Subscribe(n.membershipChanged)
 	n.membershipChanged()
+	n.stop = make(chan struct{})
+	n.wg.Add(1)
+	go n.handoffLoop(n.stop)
 	ok = true
 	n.log.Info("node started", "http", n.HTTPAddr(), "grpc", n.GRPCAddr(), "gossip", cfg.GossipAddr)
 	return n, nil
@@ -238,6 +243,9 @@ func (n *Node) Close() error {
 			case <-time.After(2 * time.Second):
 				n.grpcServer.Stop()
 			}
+		}
+		if n.stop != nil {
+			close(n.stop)
 		}
 		if n.swim != nil {
 			_ = n.swim.Close()

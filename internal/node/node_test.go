@@ -41,6 +41,8 @@ func startCluster(t testing.TB, size, n int) *testCluster {
 			FastGossip: true,
 			Logger:     log,
 			Timeout:    3 * time.Second,
+			// Short, so that handoff tests do not wait.
+			HandoffInterval: 100 * time.Millisecond,
 		}
 		if i > 0 {
 			cfg.Join = []string{c.nodes[0].GossipAddr()}
@@ -50,6 +52,8 @@ func startCluster(t testing.TB, size, n int) *testCluster {
 		if err != nil {
 			t.Fatalf("start node %d: %v", i+1, err)
 		}
+		// A restart binds the same gossip address, as a server does.
+		c.cfgs[i].GossipAddr = nd.GossipAddr()
 		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(func() {

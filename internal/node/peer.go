@@ -37,7 +37,7 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, seen obj
 	}
 	n.extra.lwwDropped.Add(float64(dropped))
 
-	write := coordinator.NewWrite(st.targets(pl.Partition), opts.w, opts.dw, opts.pw)
+	write := coordinator.NewWrite(st.targets(pl.Partition, opts.sloppy), opts.w, opts.dw, opts.pw)
 	send := write.Start(n.cfg.ID, durable, st.isAlive)
 	type ack struct {
 		node    string
@@ -51,11 +51,11 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, seen obj
 	var sends sync.WaitGroup
 	for _, t := range send {
 		sends.Add(1)
-		go func(node, addr string) {
+		go func(node, addr string, at place) {
 			defer sends.Done()
-			d, err := n.remoteWrite(sendCtx, addr, pl, encoded, opts.dw > 1)
+			d, err := n.remoteWrite(sendCtx, addr, at, encoded, opts.dw > 1)
 			acks <- ack{node, d, err}
-		}(t.Node, st.addr(t.Node))
+		}(t.Node, st.addr(t.Node), pl.at(t))
 	}
 	go func() { sends.Wait(); cancelSends() }()
 	for !write.Done() {
@@ -120,7 +120,7 @@ func (n *Node) forward(ctx context.Context, st *ringState, pl place, seen object
 
 func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.Object, error) {
 	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Read{
-		Read: &tuttipb.ReplicaRead{Bucket: pl.Bucket, Key: pl.Key.Key}}})
+		Read: &tuttipb.ReplicaRead{Bucket: pl.Bucket, Key: pl.Key.Key, HintFor: pl.HintFor}}})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (n *Node) remoteRead(ctx context.Context, addr string, pl place) (*object.O
 
 func (n *Node) remoteWrite(ctx context.Context, addr string, pl place, encoded []byte, sync bool) (bool, error) {
 	resp, err := n.peers.Call(ctx, addr, &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Write{
-		Write: &tuttipb.ReplicaWrite{Bucket: pl.Bucket, Key: pl.Key.Key, Object: encoded, Sync: sync}}})
+		Write: &tuttipb.ReplicaWrite{Bucket: pl.Bucket, Key: pl.Key.Key, Object: encoded, Sync: sync, HintFor: pl.HintFor}}})
 	if err != nil {
 		return false, err
 	}
@@ -181,21 +181,49 @@ func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttip
 		if err := n.checkNames(b.Read.Bucket, b.Read.Key); err != nil {
 			return errorResponse(err)
 		}
-		_, raw, err := n.readLocal(st.place(b.Read.Bucket, b.Read.Key))
+		pl, err := n.hintPlace(st, b.Read.Bucket, b.Read.Key, b.Read.HintFor)
+		if err != nil {
+			return errorResponse(err)
+		}
+		_, raw, err := n.readLocal(pl)
 		if err != nil {
 			return errorResponse(err)
 		}
 		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Read{Read: &tuttipb.ReplicaReadResult{Object: raw}}}
 	case *tuttipb.PeerRequest_Write:
-		durable, err := n.applyReplica(st.place(b.Write.Bucket, b.Write.Key), b.Write.Object, b.Write.Sync)
+		pl, err := n.hintPlace(st, b.Write.Bucket, b.Write.Key, b.Write.HintFor)
 		if err != nil {
 			return errorResponse(err)
+		}
+		durable, err := n.applyReplica(pl, b.Write.Object, b.Write.Sync)
+		if err != nil {
+			return errorResponse(err)
+		}
+		if pl.HintFor != "" {
+			n.extra.hintsStored.Inc()
 		}
 		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Write{Write: &tuttipb.ReplicaWriteResult{Durable: durable}}}
 	case *tuttipb.PeerRequest_Coordinate:
 		return n.handleCoordinate(ctx, st, b.Coordinate)
 	}
 	return errorResponse(kv.Errorf(kv.BadRequest, "unknown request type %T", req.Body))
+}
+
+// maxHintOwner bounds the owner id a hint names, like a bucket name.
+const maxHintOwner = 255
+
+// hintPlace locates a replica request's key: the node's own copy, or the
+// hint it keeps for hintFor.
+func (n *Node) hintPlace(st *ringState, bucket, key []byte, hintFor string) (place, error) {
+	switch {
+	case len(hintFor) > maxHintOwner:
+		return place{}, kv.Errorf(kv.BadRequest, "hint owner id is %d bytes, the limit is %d", len(hintFor), maxHintOwner)
+	case hintFor == n.cfg.ID:
+		return place{}, kv.Errorf(kv.BadRequest, "a hint for the receiving node itself")
+	}
+	pl := st.place(bucket, key)
+	pl.HintFor = hintFor
+	return pl, nil
 }
 
 // applyReplica merges a version sent by a coordinator into the local copy.
@@ -235,7 +263,9 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 	}
 	o := c.GetOptions()
 	opts := resolved{r: int(o.GetR()), w: int(o.GetW()), dw: int(o.GetDw()), pr: int(o.GetPr()), pw: int(o.GetPw()),
-		timeout: time.Duration(o.GetTimeoutMs()) * time.Millisecond, policy: policyOf(n.bucketProps(c.Bucket))}
+		timeout: time.Duration(o.GetTimeoutMs()) * time.Millisecond}
+	props := n.bucketProps(c.Bucket)
+	opts.policy, opts.sloppy = policyOf(props), props.Sloppy
 	if opts.w < 1 || opts.w > n.cfg.N || opts.dw > n.cfg.N || opts.pw > n.cfg.N || opts.dw < 0 || opts.pw < 0 {
 		return errorResponse(kv.Errorf(kv.BadRequest, "bad quorum options"))
 	}

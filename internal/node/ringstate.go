@@ -63,8 +63,13 @@ func (n *Node) membershipChanged() {
 	n.props.Store(new(sync.Map))
 }
 
-// targets are the replicas of partition p as coordinator targets.
-func (st *ringState) targets(p int) []coordinator.Target {
+// targets are the replicas of partition p as coordinator targets: its
+// owners, or with a sloppy quorum the reachable owners and substitutes for
+// the unreachable ones.
+func (st *ringState) targets(p int, sloppy bool) []coordinator.Target {
+	if sloppy {
+		return coordinator.Sloppy(st.ring.Targets(p, st.isAlive))
+	}
 	return coordinator.Primaries(st.ring.Owners(p))
 }
 
@@ -89,7 +94,9 @@ func (n *Node) bucketProps(bucket []byte) kv.Props {
 	}
 	p := kv.DefaultProps()
 	if raw, ok := n.swim.Meta(propsKey(bucket)); ok {
-		var stored kv.Props
+		// Fields a stored record lacks (written before they existed) keep
+		// their defaults.
+		stored := kv.DefaultProps()
 		if err := json.Unmarshal(raw, &stored); err == nil {
 			p = stored
 		} else {

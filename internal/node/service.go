@@ -20,6 +20,7 @@ type resolved struct {
 	r, w, dw, pr, pw int
 	timeout          time.Duration
 	policy           object.Policy
+	sloppy           bool
 }
 
 func (n *Node) resolve(bucket []byte, o kv.Options) (resolved, error) {
@@ -54,6 +55,7 @@ func (n *Node) resolve(bucket []byte, o kv.Options) (resolved, error) {
 		res.timeout = o.Timeout
 	}
 	res.policy = policyOf(props)
+	res.sloppy = props.Sloppy
 	return res, nil
 }
 
@@ -86,6 +88,13 @@ func (n *Node) checkNames(bucket, key []byte) error {
 type place struct {
 	replica.Key
 	hash uint64
+}
+
+// at is pl as stored on target t: the node's own copy, or the hint a
+// substitute keeps for the owner it stands in for.
+func (pl place) at(t coordinator.Target) place {
+	pl.Key.HintFor = t.HintFor
+	return pl
 }
 
 func (st *ringState) place(bucket, key []byte) place {
@@ -133,21 +142,26 @@ func (n *Node) getResult(obj *object.Object) *kv.GetResult {
 }
 
 // quorumRead asks every replica of the key and answers once R replied, with
-// the merge of their copies.
+// the merge of their copies. The read then stays open, off the client's
+// latency, for the remaining replies, and repairs the replicas it found
+// stale (read repair; never substitutes).
 func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts resolved) (*object.Object, error) {
-	read := coordinator.NewRead(st.targets(pl.Partition), opts.r, opts.pr, opts.policy)
+	read := coordinator.NewRead(st.targets(pl.Partition, opts.sloppy), opts.r, opts.pr, opts.policy)
 	type reply struct {
 		node string
 		obj  *object.Object
 		err  error
 	}
 	replies := make(chan reply, len(read.Targets()))
+	// The remote reads outlive the request, which returns at the quorum;
+	// they keep its deadline.
+	readCtx, cancelReads := context.WithTimeout(context.WithoutCancel(ctx), opts.timeout)
 	ask, local := read.Start(n.cfg.ID, st.isAlive)
 	for _, t := range ask {
-		go func(node, addr string) {
-			obj, err := n.remoteRead(ctx, addr, pl)
+		go func(node, addr string, at place) {
+			obj, err := n.remoteRead(readCtx, addr, at)
 			replies <- reply{node, obj, err}
-		}(t.Node, st.addr(t.Node))
+		}(t.Node, st.addr(t.Node), pl.at(t))
 	}
 	if local {
 		obj, _, err := n.readLocal(pl)
@@ -158,19 +172,66 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 			read.Reply(n.cfg.ID, obj)
 		}
 	}
+	collect := func(r reply) {
+		if r.err != nil {
+			read.Fail(r.node)
+		} else {
+			read.Reply(r.node, r.obj)
+		}
+	}
+	finish := func() {
+		// Only this goroutine touches read from here on.
+		go func() {
+			defer cancelReads()
+			for !read.Complete() {
+				select {
+				case r := <-replies:
+					collect(r)
+				case <-readCtx.Done():
+					n.repair(st, pl, read)
+					return
+				}
+			}
+			n.repair(st, pl, read)
+		}()
+	}
 	for !read.Done() {
 		select {
 		case r := <-replies:
-			if r.err != nil {
-				read.Fail(r.node)
-			} else {
-				read.Reply(r.node, r.obj)
-			}
+			collect(r)
 		case <-ctx.Done():
-			return nil, read.Expire()
+			err := read.Expire()
+			finish()
+			return nil, err
 		}
 	}
-	return read.Result()
+	obj, err := read.Result()
+	finish()
+	return obj, err
+}
+
+// repair sends the merge of a read's copies to the primaries whose copy was
+// missing or behind.
+func (n *Node) repair(st *ringState, pl place, read *coordinator.Read) {
+	stale, merged := read.Stale()
+	if len(stale) == 0 {
+		return
+	}
+	encoded := object.Encode(merged)
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	defer cancel()
+	for _, t := range stale {
+		n.extra.readRepairs.Inc()
+		var err error
+		if t.Node == n.cfg.ID {
+			_, err = n.applyReplica(pl, encoded, false)
+		} else {
+			_, err = n.remoteWrite(ctx, st.addr(t.Node), pl, encoded, false)
+		}
+		if err != nil {
+			n.log.Debug("read repair failed", "to", t.Node, "err", err)
+		}
+	}
 }
 
 // Put writes a value.

@@ -455,7 +455,7 @@ func TestBucketProps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &tuttipb.BucketProps{Conflict: "lww", R: 2, W: -3, Dw: 0, Pr: -1, Pw: -2}
+	want := &tuttipb.BucketProps{Conflict: "lww", R: 2, W: -3, Dw: 0, Pr: -1, Pw: -2, Sloppy: proto.Bool(false)}
 	if !proto.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -465,14 +465,19 @@ func TestBucketProps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantProps := kv.Props{Conflict: kv.Siblings, R: kv.Majority, W: 3, DW: kv.Zero, PR: kv.Zero, PW: 1}
+	// An unset sloppy means the default, on.
+	wantProps := kv.Props{Conflict: kv.Siblings, R: kv.Majority, W: 3, DW: kv.Zero, PR: kv.Zero, PW: 1, Sloppy: true}
 	if len(e.svc.SetPropsCalls) != 1 || string(e.svc.SetPropsCalls[0].Bucket) != "b" || e.svc.SetPropsCalls[0].Props != wantProps {
 		t.Fatalf("SetProps calls %+v, want %+v", e.svc.SetPropsCalls, wantProps)
 	}
-	if want := (&tuttipb.BucketProps{Conflict: "siblings", R: -2, W: 3, Pw: 1}); !proto.Equal(got, want) {
+	if want := (&tuttipb.BucketProps{Conflict: "siblings", R: -2, W: 3, Pw: 1, Sloppy: proto.Bool(true)}); !proto.Equal(got, want) {
 		t.Errorf("answer %v, want %v", got, want)
 	}
-	if e.count(metrics.OpProps, metrics.OutcomeOK) != 2 {
+	set.Sloppy = proto.Bool(false)
+	if _, err := e.client.SetBucketProps(ctx, &tuttipb.SetBucketPropsRequest{Bucket: []byte("b"), Props: set}); err != nil || e.svc.SetPropsCalls[1].Props.Sloppy {
+		t.Fatalf("sloppy=false was not passed on: %v, %+v", err, e.svc.SetPropsCalls)
+	}
+	if e.count(metrics.OpProps, metrics.OutcomeOK) != 3 {
 		t.Error("props/ok not counted")
 	}
 	e.svc.Err = kv.Errorf(kv.NotFound, "no such bucket")

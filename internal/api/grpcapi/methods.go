@@ -207,11 +207,12 @@ func toProto(p kv.Props) *tuttipb.BucketProps {
 		Dw:       protoQuorum(p.DW),
 		Pr:       protoQuorum(p.PR),
 		Pw:       protoQuorum(p.PW),
+		Sloppy:   &p.Sloppy,
 	}
 }
 
 func fromProto(bp *tuttipb.BucketProps) (kv.Props, error) {
-	p := kv.Props{Conflict: bp.GetConflict()}
+	p := kv.Props{Conflict: bp.GetConflict(), Sloppy: bp.Sloppy == nil || bp.GetSloppy()}
 	for _, f := range []struct {
 		name string
 		v    int32

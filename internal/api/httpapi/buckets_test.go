@@ -12,12 +12,12 @@ import (
 
 func TestGetProps(t *testing.T) {
 	e := newEnv(t)
-	e.svc.PropsResult = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority}
+	e.svc.PropsResult = kv.Props{Conflict: kv.LWW, R: 2, W: kv.All, DW: kv.Zero, PR: kv.One, PW: kv.Majority, Sloppy: true}
 	rec := e.do("GET", "/v1/buckets/b%2Fx/props", nil)
 	if rec.Code != 200 {
 		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
 	}
-	want := `{"conflict":"lww","r":2,"w":"all","dw":0,"pr":"one","pw":"quorum"}`
+	want := `{"conflict":"lww","r":2,"w":"all","dw":0,"pr":"one","pw":"quorum","sloppy":true}`
 	if got := strings.TrimSpace(rec.Body.String()); got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}

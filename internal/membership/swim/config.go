@@ -179,6 +179,11 @@ func (c Config) memberlistConfig(h *hooks, logger *slog.Logger) *memberlist.Conf
 	// Keep gossiping to a dead node as long as push-pull would take to
 	// repair it, as the stock profiles do.
 	mc.GossipToTheDeadTime = t.PushPullInterval
+	// A node that restarts at another address (a new IP after a
+	// reschedule, an ephemeral port) may take its name back once it has
+	// been dead as long as a suspicion lasts; memberlist's default never
+	// allows it, and the node could not rejoin.
+	mc.DeadNodeReclaimTime = time.Duration(t.SuspicionMult) * t.ProbeInterval
 	mc.Delegate = h
 	mc.Events = h
 	mc.Alive = h

@@ -1,0 +1,95 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/tutti-kv/tutti/internal/replica"
+)
+
+// handoffBatch bounds the hints one round sends to one owner, so that a
+// long backlog is delivered in steady steps rather than one burst.
+const handoffBatch = 64
+
+// handoffLoop delivers, every HandoffInterval, the hints this node keeps
+// for owners that gossip says are alive again (Dynamo section 4.6).
+func (n *Node) handoffLoop(done <-chan struct{}) {
+	defer n.wg.Done()
+	// Deliveries in flight end with the node.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-done
+		cancel()
+	}()
+	tick := time.NewTicker(n.cfg.HandoffInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			n.handoffRound(ctx)
+		}
+	}
+}
+
+// handoffRound sends each live owner up to handoffBatch of its hints. A
+// hint is deleted only after its owner acknowledged it durably, and only if
+// no write reached the hint meanwhile; otherwise the next round sends it
+// again (a merge is idempotent).
+func (n *Node) handoffRound(ctx context.Context) {
+	st := n.ring.Load()
+	if st == nil {
+		return
+	}
+	for _, m := range st.ring.Members() {
+		if m.ID == n.cfg.ID || !st.alive[m.ID] {
+			continue
+		}
+		type hint struct {
+			key     replica.Key
+			encoded []byte
+		}
+		var batch []hint
+		err := n.replica.Hints(m.ID, func(k replica.Key, encoded []byte) bool {
+			batch = append(batch, hint{k, encoded})
+			return len(batch) < handoffBatch
+		})
+		if err != nil {
+			n.log.Error("listing hints", "owner", m.ID, "err", err)
+			continue
+		}
+		for _, h := range batch {
+			if ctx.Err() != nil {
+				return
+			}
+			if !n.deliverHint(ctx, st, m.ID, h.key, h.encoded) {
+				break // the owner is not answering: try again next round
+			}
+		}
+	}
+}
+
+// deliverHint sends one hint to its owner and deletes it once acknowledged.
+// It reports whether the owner answered.
+func (n *Node) deliverHint(ctx context.Context, st *ringState, owner string, k replica.Key, encoded []byte) bool {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	pl := st.place(k.Bucket, k.Key)
+	if _, err := n.remoteWrite(ctx, st.addr(owner), pl, encoded, true); err != nil {
+		n.log.Debug("hint delivery failed", "owner", owner, "err", err)
+		return false
+	}
+	mu := n.lockFor(pl.hash)
+	mu.Lock()
+	deleted, err := n.replica.DeleteHint(k, encoded)
+	mu.Unlock()
+	if err != nil {
+		n.log.Error("deleting a delivered hint", "owner", owner, "err", err)
+	}
+	if deleted {
+		n.extra.hintsDelivered.Inc()
+	}
+	return true
+}
