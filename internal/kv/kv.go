@@ -23,6 +23,38 @@ type Service interface {
 	Cluster() ClusterInfo
 	// Limits are the sizes this node enforces.
 	Limits() Limits
+	// Local returns this node's own stored copy of a key and the hints it
+	// keeps for it, without coordination, for checkers and operators.
+	Local(ctx context.Context, bucket, key []byte) (*LocalCopy, error)
+}
+
+// LocalCopy is what one node itself stores for a key (GET
+// /v1/debug/local/{bucket}/{key}).
+type LocalCopy struct {
+	Node string `json:"node"`
+	// Copy is the node's own replica; nil when it holds none.
+	Copy *LocalObject `json:"copy"`
+	// Hints are the copies it keeps, as a substitute, for unreachable
+	// owners, by owner id.
+	Hints map[string]*LocalObject `json:"hints,omitempty"`
+}
+
+// LocalObject is one stored object: every version, tombstones included,
+// and its causal context (signed, usable as a write context).
+type LocalObject struct {
+	Context  string         `json:"context"`
+	Versions []LocalVersion `json:"versions"`
+}
+
+// LocalVersion is one version of a stored object.
+type LocalVersion struct {
+	// Dot names the write that made the version: "actor:counter", the
+	// actor in hex.
+	Dot          string    `json:"dot"`
+	Value        []byte    `json:"value,omitempty"`
+	ContentType  string    `json:"content_type,omitempty"`
+	LastModified time.Time `json:"last_modified"`
+	Deleted      bool      `json:"deleted,omitempty"`
 }
 
 // Options are the per-request knobs. Zero values mean "the bucket's

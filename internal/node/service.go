@@ -342,3 +342,53 @@ func (n *Node) Cluster() kv.ClusterInfo {
 	}
 	return info
 }
+
+// Local returns this node's own copy of a key and the hints it keeps for
+// it, read without coordination.
+func (n *Node) Local(_ context.Context, bucket, key []byte) (*kv.LocalCopy, error) {
+	if err := n.checkNames(bucket, key); err != nil {
+		return nil, err
+	}
+	st := n.ring.Load()
+	pl := st.place(bucket, key)
+	own, _, err := n.readLocal(pl)
+	if err != nil {
+		return nil, err
+	}
+	res := &kv.LocalCopy{Node: n.cfg.ID, Copy: n.localObject(own)}
+	for _, m := range st.ring.Members() {
+		if m.ID == n.cfg.ID {
+			continue
+		}
+		hint := pl
+		hint.HintFor = m.ID
+		obj, _, err := n.readLocal(hint)
+		if err != nil {
+			return nil, err
+		}
+		if obj != nil {
+			if res.Hints == nil {
+				res.Hints = map[string]*kv.LocalObject{}
+			}
+			res.Hints[m.ID] = n.localObject(obj)
+		}
+	}
+	return res, nil
+}
+
+func (n *Node) localObject(obj *object.Object) *kv.LocalObject {
+	if obj == nil {
+		return nil
+	}
+	lo := &kv.LocalObject{Context: object.EncodeContext(object.CausalOf(obj), n.ctxKey), Versions: []kv.LocalVersion{}}
+	for _, e := range obj.Entries {
+		lo.Versions = append(lo.Versions, kv.LocalVersion{
+			Dot:          fmt.Sprintf("%x:%d", e.Dot.Actor, e.Dot.Counter),
+			Value:        e.Value.Value,
+			ContentType:  e.Value.ContentType,
+			LastModified: time.Unix(0, e.Value.Modified.Wall).UTC(),
+			Deleted:      e.Value.Deleted,
+		})
+	}
+	return lo
+}

@@ -68,6 +68,11 @@ func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
 	if obj, _, err := c.nodes[sub].readLocal(hint); err != nil || obj == nil {
 		t.Fatalf("%s keeps no hint for %s: %v", c.cfgs[sub].ID, owners[2], err)
 	}
+	// The debug view shows the hint and no own copy on the substitute.
+	loc, err := c.nodes[sub].Local(ctx, bucket, key)
+	if err != nil || loc.Copy != nil || loc.Hints[owners[2]] == nil || string(loc.Hints[owners[2]].Versions[0].Value) != "v" {
+		t.Fatalf("Local on the substitute = %+v, %v", loc, err)
+	}
 	// Reads consult the substitute's hint.
 	got, err := coord.Get(ctx, &kv.GetRequest{Bucket: bucket, Key: key, Options: kv.Options{R: kv.All}})
 	if err != nil || !slices.Equal(values(got), []string{"v"}) {

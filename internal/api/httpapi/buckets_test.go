@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/metrics"
@@ -168,5 +169,31 @@ func TestClusterRoutesTakeNoQuery(t *testing.T) {
 		if rec := e.do("GET", target, nil); rec.Code != 400 {
 			t.Errorf("GET %s = %d, want 400", target, rec.Code)
 		}
+	}
+}
+
+func TestDebugLocal(t *testing.T) {
+	e := newEnv(t)
+	e.svc.LocalResult = &kv.LocalCopy{Node: "n2", Copy: &kv.LocalObject{Context: "ctx", Versions: []kv.LocalVersion{
+		{Dot: "a1:3", Value: []byte("v"), ContentType: "text/plain", LastModified: time.Unix(5, 0).UTC()},
+	}}, Hints: map[string]*kv.LocalObject{"n3": {Context: "c3", Versions: []kv.LocalVersion{{Dot: "a1:4", Deleted: true, LastModified: time.Unix(6, 0).UTC()}}}}}
+	rec := e.do("GET", "/v1/debug/local/b/k", nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
+	}
+	want := `{"node":"n2","copy":{"context":"ctx","versions":[{"dot":"a1:3","value":"dg==","content_type":"text/plain","last_modified":"1970-01-01T00:00:05Z"}]},` +
+		`"hints":{"n3":{"context":"c3","versions":[{"dot":"a1:4","last_modified":"1970-01-01T00:00:06Z","deleted":true}]}}}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("body %s\nwant %s", got, want)
+	}
+	if rec := e.do("POST", "/v1/debug/local/b/k", nil); rec.Code != 405 {
+		t.Errorf("POST: status %d, want 405", rec.Code)
+	}
+	if rec := e.do("GET", "/v1/debug/local/b/k?x=1", nil); rec.Code != 400 {
+		t.Errorf("unknown parameter: status %d, want 400", rec.Code)
+	}
+	long := strings.Repeat("k", e.svc.LimitsResult.MaxKeyBytes+1)
+	if rec := e.do("GET", "/v1/debug/local/b/"+long, nil); rec.Code != 414 && rec.Code != 400 {
+		t.Errorf("over-long key: status %d, want 414 or 400", rec.Code)
 	}
 }

@@ -76,3 +76,21 @@ func ringOf(c kv.ClusterInfo) ringAnswer {
 	}
 	return answer
 }
+
+// local answers GET /v1/debug/local/{bucket}/{key}: the node's own copy of
+// the key and its hints, as JSON, without coordination.
+func (a *api) local(w http.ResponseWriter, r *http.Request) error {
+	bucket, key, err := bucketAndKey(r, a.svc.Limits())
+	if err != nil {
+		return err
+	}
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	c, err := a.svc.Local(r.Context(), bucket, key)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}

@@ -102,6 +102,7 @@ func New(svc kv.Service, m *metrics.Metrics, reg *prometheus.Registry, log *slog
 	})
 	a.route("/v1/cluster/members", map[string]endpoint{http.MethodGet: {metrics.OpCluster, a.members}})
 	a.route("/v1/cluster/ring", map[string]endpoint{http.MethodGet: {metrics.OpCluster, a.ring}})
+	a.route("/v1/debug/local/{bucket}/{key}", map[string]endpoint{http.MethodGet: {metrics.OpOther, a.local}})
 	a.route("/healthz", map[string]endpoint{http.MethodGet: {metrics.OpOther, healthz}})
 	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),

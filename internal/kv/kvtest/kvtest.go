@@ -21,6 +21,7 @@ type Service struct {
 	LimitsResult  kv.Limits
 	ClusterResult kv.ClusterInfo
 	PropsResult   kv.Props
+	LocalResult   *kv.LocalCopy
 
 	GetResult    *kv.GetResult
 	PutResult    *kv.PutResult
@@ -63,6 +64,7 @@ func New() *Service {
 			Owners: [][]string{{"n1", "n2", "n3"}, {"n2", "n3", "n1"}, {"n3", "n1", "n2"}, {"n1", "n3", "n2"}},
 		},
 		PropsResult:  kv.DefaultProps(),
+		LocalResult:  &kv.LocalCopy{Node: "n1"},
 		GetResult:    &kv.GetResult{},
 		PutResult:    &kv.PutResult{Context: "ctx-put"},
 		DeleteResult: &kv.PutResult{Context: "ctx-del"},
@@ -144,6 +146,14 @@ func (f *Service) Cluster() kv.ClusterInfo { return f.ClusterResult }
 
 // Limits answers LimitsResult.
 func (f *Service) Limits() kv.Limits { return f.LimitsResult }
+
+// Local answers LocalResult, unless PanicWith or Err is set.
+func (f *Service) Local(context.Context, []byte, []byte) (*kv.LocalCopy, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.LocalResult, nil
+}
 
 // DataCalls counts the calls that read or write data.
 func (f *Service) DataCalls() int {
