@@ -612,12 +612,16 @@ func (*RingRequest) Descriptor() ([]byte, []int) {
 }
 
 type RingMember struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
-	HttpAddr      string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	Zone          string                 `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
-	Alive         bool                   `protobuf:"varint,5,opt,name=alive,proto3" json:"alive,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	HttpAddr string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	Zone     string                 `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	Alive    bool                   `protobuf:"varint,5,opt,name=alive,proto3" json:"alive,omitempty"`
+	// hints_pending and hint_bytes are the hints the answering node keeps
+	// for this member, waiting to be handed off.
+	HintsPending  uint64 `protobuf:"varint,6,opt,name=hints_pending,json=hintsPending,proto3" json:"hints_pending,omitempty"`
+	HintBytes     uint64 `protobuf:"varint,7,opt,name=hint_bytes,json=hintBytes,proto3" json:"hint_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -685,6 +689,20 @@ func (x *RingMember) GetAlive() bool {
 		return x.Alive
 	}
 	return false
+}
+
+func (x *RingMember) GetHintsPending() uint64 {
+	if x != nil {
+		return x.HintsPending
+	}
+	return 0
+}
+
+func (x *RingMember) GetHintBytes() uint64 {
+	if x != nil {
+		return x.HintBytes
+	}
+	return 0
 }
 
 type RingPartition struct {
@@ -1050,14 +1068,17 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\"*\n" +
 	"\x0eDeleteResponse\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\tR\acontext\"\r\n" +
-	"\vRingRequest\"\x80\x01\n" +
+	"\vRingRequest\"\xc4\x01\n" +
 	"\n" +
 	"RingMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x03 \x01(\tR\bhttpAddr\x12\x12\n" +
 	"\x04zone\x18\x04 \x01(\tR\x04zone\x12\x14\n" +
-	"\x05alive\x18\x05 \x01(\bR\x05alive\"'\n" +
+	"\x05alive\x18\x05 \x01(\bR\x05alive\x12#\n" +
+	"\rhints_pending\x18\x06 \x01(\x04R\fhintsPending\x12\x1d\n" +
+	"\n" +
+	"hint_bytes\x18\a \x01(\x04R\thintBytes\"'\n" +
 	"\rRingPartition\x12\x16\n" +
 	"\x06owners\x18\x01 \x03(\x05R\x06owners\"\xb7\x01\n" +
 	"\fRingResponse\x12\x1e\n" +

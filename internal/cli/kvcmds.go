@@ -286,12 +286,13 @@ func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
 	}
 	fmt.Fprintf(out, "cluster as seen by %s: %d members (%d alive), %d partitions, N=%d, ring version %016x\n\n",
 		via, len(ring.Members), alive, ring.Partitions, ring.N, ring.Version)
+	fmt.Fprintf(out, "(hints held: writes %s keeps for that node, waiting to be handed off)\n", via)
 	idx := make([]int, len(ring.Members))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(a, b int) bool { return ring.Members[idx[a]].Id < ring.Members[idx[b]].Id })
-	fmt.Fprintf(out, "%-12s %-6s %-8s %-10s %-22s %s\n", "node", "alive", "zone", "partitions", "grpc", "http")
+	fmt.Fprintf(out, "%-12s %-6s %-8s %-10s %-14s %-22s %s\n", "node", "alive", "zone", "partitions", "hints held", "grpc", "http")
 	for _, i := range idx {
 		m := ring.Members[i]
 		state := "up"
@@ -302,6 +303,6 @@ func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
 		if zone == "" {
 			zone = "-"
 		}
-		fmt.Fprintf(out, "%-12s %-6s %-8s %-10d %-22s %s\n", m.Id, state, zone, counts[i], m.GrpcAddr, m.HttpAddr)
+		fmt.Fprintf(out, "%-12s %-6s %-8s %-10d %-14d %-22s %s\n", m.Id, state, zone, counts[i], m.HintsPending, m.GrpcAddr, m.HttpAddr)
 	}
 }

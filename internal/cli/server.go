@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -40,6 +41,9 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cfg.Cluster, "cluster", "tutti", "cluster name; nodes of other clusters are refused")
 	fs.DurationVar(&f.cfg.Timeout, "timeout", 0, "default request timeout (default 5s)")
 	fs.IntVar(&f.maxValue, "max-value-bytes", 8<<20, "largest value accepted")
+	fs.DurationVar(&f.cfg.HandoffInterval, "handoff-interval", time.Second, "how often hints are handed off to owners that are back")
+	fs.IntVar(&f.cfg.MaxHints, "max-hints", 100_000, "most hints kept for one unreachable owner")
+	fs.Int64Var(&f.cfg.MaxHintBytes, "max-hint-bytes", 256<<20, "most bytes of hints kept for one unreachable owner")
 	fs.StringVar(&f.cfg.ContextSecret, "context-secret", "", "secret that signs causal contexts (same on every node)")
 	fs.StringVar(&f.cfg.TLS.CertFile, "tls-cert", "", "internode TLS certificate (PEM)")
 	fs.StringVar(&f.cfg.TLS.KeyFile, "tls-key", "", "internode TLS key (PEM)")

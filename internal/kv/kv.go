@@ -145,4 +145,8 @@ type Member struct {
 	Alive      bool
 	// Partitions is the number of partition replicas the node owns.
 	Partitions int
+	// HintsPending and HintBytes are the hints the answering node keeps for
+	// this member, waiting to be handed off.
+	HintsPending int
+	HintBytes    int64
 }

@@ -50,6 +50,12 @@ type Config struct {
 	// HandoffInterval is how often the node tries to deliver the hints it
 	// keeps for owners that are reachable again (default 1s).
 	HandoffInterval time.Duration
+	// MaxHints and MaxHintBytes bound the hints kept for one owner (default
+	// 100,000 and 256 MiB). A write that would pass them is refused by the
+	// substitute and counted as a dropped hint: anti-entropy repairs what
+	// the owner then misses.
+	MaxHints     int
+	MaxHintBytes int64
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP port.
 	Pprof bool
 	// Logger receives the node's logs (default slog.Default()).
@@ -72,6 +78,12 @@ func (c Config) Defaults() Config {
 	}
 	if c.HandoffInterval == 0 {
 		c.HandoffInterval = time.Second
+	}
+	if c.MaxHints == 0 {
+		c.MaxHints = 100_000
+	}
+	if c.MaxHintBytes == 0 {
+		c.MaxHintBytes = 256 << 20
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
@@ -100,6 +112,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: limits must be positive")
 	case c.Timeout < 0:
 		return fmt.Errorf("node: timeout must not be negative")
+	case c.HandoffInterval < 0 || c.MaxHints < 0 || c.MaxHintBytes < 0:
+		return fmt.Errorf("node: handoff interval and hint bounds must not be negative")
 	}
 	return nil
 }

@@ -89,6 +89,7 @@ func (n *Node) deliverHint(ctx context.Context, st *ringState, owner string, k r
 		n.log.Error("deleting a delivered hint", "owner", owner, "err", err)
 	}
 	if deleted {
+		n.hints.remove(owner, len(encoded))
 		n.extra.hintsDelivered.Inc()
 	}
 	return true

@@ -7,6 +7,7 @@ type nodeMetrics struct {
 	lwwDropped     prometheus.Counter
 	hintsStored    prometheus.Counter
 	hintsDelivered prometheus.Counter
+	hintsDropped   prometheus.Counter
 	readRepairs    prometheus.Counter
 }
 
@@ -24,11 +25,15 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Name: "tutti_hints_delivered_total",
 			Help: "Hints this node handed off to their owner and deleted.",
 		}),
+		hintsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tutti_hints_dropped_total",
+			Help: "Hints this node refused because the owner's hint bound (count or bytes) was reached.",
+		}),
 		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tutti_read_repairs_total",
 			Help: "Replica copies a read found stale or missing and sent the merged object to.",
 		}),
 	}
-	reg.MustRegister(m.lwwDropped, m.hintsStored, m.hintsDelivered, m.readRepairs)
+	reg.MustRegister(m.lwwDropped, m.hintsStored, m.hintsDelivered, m.hintsDropped, m.readRepairs)
 	return m
 }

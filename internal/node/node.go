@@ -72,6 +72,7 @@ type Node struct {
 
 	replica *replica.Store
 	clock   *clock
+	hints   *hintLedger
 
 	locks [lockStripes]sync.Mutex
 
@@ -115,6 +116,14 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
 	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock}
+	n.hints = newHintLedger()
+	err = n.replica.AllHints(func(k replica.Key, encoded []byte) bool {
+		n.hints.add(k.HintFor, len(encoded))
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: counting hints: %w", err)
+	}
 	n.log.Info("storage open", "dir", cfg.DataDir, "actor", fmt.Sprintf("%016x", n.id.Actor()))
 
 	n.registry = prometheus.NewRegistry()

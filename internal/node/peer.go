@@ -234,7 +234,7 @@ func (n *Node) applyReplica(pl place, encoded []byte, sync bool) (bool, error) {
 	policy := policyOf(n.bucketProps(pl.Bucket))
 	mu := n.lockFor(pl.hash)
 	mu.Lock()
-	dropped, err := n.replica.Apply(pl.Key, encoded, policy, sync)
+	dropped, err := n.applyLocked(pl, encoded, policy, sync)
 	mu.Unlock()
 	if errors.Is(err, replica.ErrBadObject) {
 		return false, kv.Errorf(kv.BadRequest, "%v", err)
@@ -244,6 +244,41 @@ func (n *Node) applyReplica(pl place, encoded []byte, sync bool) (bool, error) {
 	}
 	n.extra.lwwDropped.Add(float64(dropped))
 	return sync, nil
+}
+
+// applyLocked merges encoded into pl's copy; the key's lock is held. A
+// hint is first admitted against its owner's bounds, at the most the merge
+// can grow it to, and the ledger is corrected to the size stored.
+func (n *Node) applyLocked(pl place, encoded []byte, policy object.Policy, sync bool) (int, error) {
+	if pl.HintFor == "" {
+		return n.replica.Apply(pl.Key, encoded, policy, sync)
+	}
+	_, old, err := n.replica.Read(pl.Key)
+	if err != nil {
+		return 0, err
+	}
+	estimate := len(old) + len(encoded)
+	if !n.hints.admit(pl.HintFor, len(old), estimate, n.cfg.MaxHints, n.cfg.MaxHintBytes) {
+		n.extra.hintsDropped.Inc()
+		n.log.Warn("hint bound reached: dropping a hint (anti-entropy will repair the owner)", "owner", pl.HintFor,
+			"max_hints", n.cfg.MaxHints, "max_hint_bytes", n.cfg.MaxHintBytes)
+		return 0, errHintBound(pl.HintFor)
+	}
+	dropped, err := n.replica.Apply(pl.Key, encoded, policy, sync)
+	stored := len(old)
+	if err == nil {
+		_, now, rerr := n.replica.Read(pl.Key)
+		if rerr != nil {
+			return dropped, rerr
+		}
+		stored = len(now)
+	}
+	if stored == 0 {
+		n.hints.remove(pl.HintFor, estimate)
+	} else {
+		n.hints.resize(pl.HintFor, estimate, stored)
+	}
+	return dropped, err
 }
 
 func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.CoordinateRequest) *tuttipb.PeerResponse {

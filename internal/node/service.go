@@ -328,12 +328,14 @@ func (n *Node) Limits() kv.Limits { return n.cfg.Limits }
 func (n *Node) Cluster() kv.ClusterInfo {
 	st := n.ring.Load()
 	counts := st.ring.Counts()
+	hints := n.hints.snapshot()
 	info := kv.ClusterInfo{Self: n.cfg.ID, Partitions: st.ring.Q(), N: st.ring.N(), Version: st.version}
 	for _, m := range st.ring.Members() {
 		rec := st.members[m.ID]
 		info.Members = append(info.Members, kv.Member{
 			ID: m.ID, Zone: m.Zone, HTTPAddr: rec.HTTPAddr, GRPCAddr: rec.GRPCAddr, GossipAddr: rec.GossipAddr,
 			Alive: st.alive[m.ID], Partitions: counts[m.ID],
+			HintsPending: hints[m.ID].Hints, HintBytes: hints[m.ID].Bytes,
 		})
 	}
 	info.Owners = make([][]string, st.ring.Q())

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -73,6 +74,29 @@ func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
 	if err != nil || loc.Copy != nil || loc.Hints[owners[2]] == nil || string(loc.Hints[owners[2]].Versions[0].Value) != "v" {
 		t.Fatalf("Local on the substitute = %+v, %v", loc, err)
 	}
+	if m := member(coord.Cluster(), owners[2]); m.HintsPending != 0 {
+		t.Fatalf("the coordinator reports %d hints for %s; it keeps none", m.HintsPending, owners[2])
+	}
+	if m := member(c.nodes[sub].Cluster(), owners[2]); m.HintsPending != 1 || m.HintBytes <= 0 {
+		t.Fatalf("the substitute reports %d hints (%d bytes) for %s, want 1", m.HintsPending, m.HintBytes, owners[2])
+	}
+	// At its bound, the substitute refuses a further hint for the owner
+	// and counts it dropped: a w=all write then fails.
+	c.nodes[sub].cfg.MaxHints = 1
+	var other []byte
+	for i := 0; other == nil; i++ {
+		k := []byte(fmt.Sprintf("k%d", i))
+		if slices.Equal(coord.ring.Load().ring.Owners(coord.ring.Load().place(bucket, k).Partition), owners) && string(k) != string(key) {
+			other = k
+		}
+	}
+	if _, err := coord.Put(ctx, &kv.PutRequest{Bucket: bucket, Key: other, Value: []byte("x"),
+		Options: kv.Options{W: kv.All, Timeout: time.Second}}); err == nil {
+		t.Fatal("a w=all write succeeded past the substitute's hint bound")
+	}
+	if got := counter(t, c.nodes[sub], "tutti_hints_dropped_total"); got != 1 {
+		t.Fatalf("tutti_hints_dropped_total = %v, want 1", got)
+	}
 	// Reads consult the substitute's hint.
 	got, err := coord.Get(ctx, &kv.GetRequest{Bucket: bucket, Key: key, Options: kv.Options{R: kv.All}})
 	if err != nil || !slices.Equal(values(got), []string{"v"}) {
@@ -98,6 +122,21 @@ func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if m := member(c.nodes[sub].Cluster(), owners[2]); m.HintsPending != 0 || m.HintBytes != 0 {
+		t.Fatalf("after handoff the substitute reports %+v", m)
+	}
+	if got := counter(t, c.nodes[sub], "tutti_hints_delivered_total"); got != 1 {
+		t.Fatalf("tutti_hints_delivered_total = %v, want 1", got)
+	}
+}
+
+func member(info kv.ClusterInfo, id string) kv.Member {
+	for _, m := range info.Members {
+		if m.ID == id {
+			return m
+		}
+	}
+	return kv.Member{}
 }
 
 // A read repairs a replica that missed a write, off the client's latency.

@@ -59,9 +59,20 @@ func (k Key) storageKey() []byte {
 // until fn returns false.
 func (s *Store) Hints(owner string, fn func(k Key, encoded []byte) bool) error {
 	lower, upper := storage.HintBounds(owner)
+	return s.scanHints(lower, upper, fn)
+}
+
+// AllHints calls fn with every hint this node keeps, for any owner, until
+// fn returns false.
+func (s *Store) AllHints(fn func(k Key, encoded []byte) bool) error {
+	lower, upper := storage.AllHintBounds()
+	return s.scanHints(lower, upper, fn)
+}
+
+func (s *Store) scanHints(lower, upper []byte, fn func(k Key, encoded []byte) bool) error {
 	var parseErr error
 	err := s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
-		_, p, seg, bucket, key, err := storage.ParseHintKey(raw)
+		owner, p, seg, bucket, key, err := storage.ParseHintKey(raw)
 		if err != nil {
 			parseErr = err
 			return false

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/tutti-kv/tutti/internal/dvv"
@@ -222,6 +223,18 @@ func TestHints(t *testing.T) {
 	}
 	if err := sub.Hints("n4", func(Key, []byte) bool { t.Fatal("a hint for n4"); return false }); err != nil {
 		t.Fatal(err)
+	}
+	other := key
+	other.HintFor = "n4"
+	if _, err := sub.Apply(other, enc, object.Siblings, false); err != nil {
+		t.Fatal(err)
+	}
+	var owners []string
+	if err := sub.AllHints(func(k Key, _ []byte) bool { owners = append(owners, k.HintFor); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(owners, []string{"n3", "n4"}) {
+		t.Fatalf("AllHints listed hints for %v, want n3 and n4", owners)
 	}
 	// A second write reaches the hint after it was sent: the delivery must
 	// not delete it.

@@ -103,6 +103,9 @@ func HintBounds(owner string) (lower, upper []byte) {
 	return lower, append(append([]byte(nil), lower...), objectPrefix+1)
 }
 
+// AllHintBounds returns the range [lower, upper) holding every hint.
+func AllHintBounds() (lower, upper []byte) { return []byte{hintPrefix}, []byte{hintPrefix + 1} }
+
 // ParseHintKey splits a hint key made by HintKey. The returned bucket and
 // key alias k. It returns an error wrapping ErrMalformedKey when k is not a
 // hint key.

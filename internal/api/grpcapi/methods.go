@@ -144,7 +144,8 @@ func (s *server) Ring(context.Context, *tuttipb.RingRequest) (*tuttipb.RingRespo
 			return i
 		}
 		for _, m := range c.Members {
-			addMember(&tuttipb.RingMember{Id: m.ID, GrpcAddr: m.GRPCAddr, HttpAddr: m.HTTPAddr, Zone: m.Zone, Alive: m.Alive})
+			addMember(&tuttipb.RingMember{Id: m.ID, GrpcAddr: m.GRPCAddr, HttpAddr: m.HTTPAddr, Zone: m.Zone, Alive: m.Alive,
+				HintsPending: uint64(m.HintsPending), HintBytes: uint64(m.HintBytes)})
 		}
 		resp.Owners = make([]*tuttipb.RingPartition, len(c.Owners))
 		for p, owners := range c.Owners {

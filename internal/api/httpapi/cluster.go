@@ -15,6 +15,10 @@ type memberAnswer struct {
 	Partitions int             `json:"partitions"`
 	// Self marks the node that answered.
 	Self bool `json:"self"`
+	// HintsPending and HintBytes are the hints the answering node keeps for
+	// this member.
+	HintsPending int   `json:"hints_pending"`
+	HintBytes    int64 `json:"hint_bytes"`
 }
 
 type addressesAnswer struct {
@@ -35,8 +39,10 @@ func (a *api) members(w http.ResponseWriter, r *http.Request) error {
 			Zone:       m.Zone,
 			Addresses:  addressesAnswer{HTTP: m.HTTPAddr, GRPC: m.GRPCAddr, Gossip: m.GossipAddr},
 			Alive:      m.Alive,
-			Partitions: m.Partitions,
-			Self:       m.ID == c.Self,
+			Partitions:   m.Partitions,
+			Self:         m.ID == c.Self,
+			HintsPending: m.HintsPending,
+			HintBytes:    m.HintBytes,
 		}
 	}
 	writeJSON(w, http.StatusOK, answer)
