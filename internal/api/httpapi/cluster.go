@@ -35,10 +35,10 @@ func (a *api) members(w http.ResponseWriter, r *http.Request) error {
 	answer := make([]memberAnswer, len(c.Members))
 	for i, m := range c.Members {
 		answer[i] = memberAnswer{
-			ID:         m.ID,
-			Zone:       m.Zone,
-			Addresses:  addressesAnswer{HTTP: m.HTTPAddr, GRPC: m.GRPCAddr, Gossip: m.GossipAddr},
-			Alive:      m.Alive,
+			ID:           m.ID,
+			Zone:         m.Zone,
+			Addresses:    addressesAnswer{HTTP: m.HTTPAddr, GRPC: m.GRPCAddr, Gossip: m.GossipAddr},
+			Alive:        m.Alive,
 			Partitions:   m.Partitions,
 			Self:         m.ID == c.Self,
 			HintsPending: m.HintsPending,
