@@ -81,12 +81,15 @@ func (QuorumValue) EnumDescriptor() ([]byte, []int) {
 }
 
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	R             int32                  `protobuf:"varint,3,opt,name=r,proto3" json:"r,omitempty"`
-	Pr            int32                  `protobuf:"varint,4,opt,name=pr,proto3" json:"pr,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bucket    []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	R         int32                  `protobuf:"varint,3,opt,name=r,proto3" json:"r,omitempty"`
+	Pr        int32                  `protobuf:"varint,4,opt,name=pr,proto3" json:"pr,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// repair_sync makes the read repair stale replicas before it answers,
+	// instead of after (read repair).
+	RepairSync    bool `protobuf:"varint,6,opt,name=repair_sync,json=repairSync,proto3" json:"repair_sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -154,6 +157,13 @@ func (x *GetRequest) GetTimeoutMs() int64 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *GetRequest) GetRepairSync() bool {
+	if x != nil {
+		return x.RepairSync
+	}
+	return false
 }
 
 type Sibling struct {
@@ -1025,7 +1035,7 @@ var File_tutti_v1_kv_proto protoreflect.FileDescriptor
 
 const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x11tutti/v1/kv.proto\x12\btutti.v1\"s\n" +
+	"\x11tutti/v1/kv.proto\x12\btutti.v1\"\x94\x01\n" +
 	"\n" +
 	"GetRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
@@ -1033,7 +1043,9 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x01r\x18\x03 \x01(\x05R\x01r\x12\x0e\n" +
 	"\x02pr\x18\x04 \x01(\x05R\x02pr\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"y\n" +
+	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\x12\x1f\n" +
+	"\vrepair_sync\x18\x06 \x01(\bR\n" +
+	"repairSync\"y\n" +
 	"\aSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x125\n" +

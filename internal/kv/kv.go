@@ -68,6 +68,10 @@ type Options struct {
 type GetRequest struct {
 	Bucket, Key []byte
 	Options
+	// RepairSync waits, within the timeout, for every replica to answer
+	// and for the stale ones to be repaired before answering; by default
+	// read repair runs after the answer, off the client's latency.
+	RepairSync bool
 }
 
 // Sibling is one concurrent version of a value.

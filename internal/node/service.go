@@ -114,7 +114,7 @@ func (n *Node) Get(ctx context.Context, req *kv.GetRequest) (*kv.GetResult, erro
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 	st := n.ring.Load()
-	obj, err := n.quorumRead(ctx, st, st.place(req.Bucket, req.Key), opts)
+	obj, err := n.quorumRead(ctx, st, st.place(req.Bucket, req.Key), opts, req.RepairSync)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +144,9 @@ func (n *Node) getResult(obj *object.Object) *kv.GetResult {
 // quorumRead asks every replica of the key and answers once R replied, with
 // the merge of their copies. The read then stays open, off the client's
 // latency, for the remaining replies, and repairs the replicas it found
-// stale (read repair; never substitutes).
-func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts resolved) (*object.Object, error) {
+// stale (read repair; never substitutes). With repairSync the read answers
+// only after the repair, within the request's deadline.
+func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts resolved, repairSync bool) (*object.Object, error) {
 	read := coordinator.NewRead(st.targets(pl.Partition, opts.sloppy), opts.r, opts.pr, opts.policy)
 	type reply struct {
 		node string
@@ -179,21 +180,34 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 			read.Reply(r.node, r.obj)
 		}
 	}
-	finish := func() {
-		// Only this goroutine touches read from here on.
-		go func() {
-			defer cancelReads()
-			for !read.Complete() {
-				select {
-				case r := <-replies:
-					collect(r)
-				case <-readCtx.Done():
-					n.repair(st, pl, read)
-					return
-				}
+	// A synchronous repair keeps the request's deadline; an asynchronous
+	// one gets the node's default timeout of its own.
+	repairCtx := func() context.Context {
+		if repairSync {
+			return ctx
+		}
+		return context.Background()
+	}
+	drainAndRepair := func() {
+		defer cancelReads()
+		for !read.Complete() {
+			select {
+			case r := <-replies:
+				collect(r)
+			case <-readCtx.Done():
+				n.repair(repairCtx(), st, pl, read)
+				return
 			}
-			n.repair(st, pl, read)
-		}()
+		}
+		n.repair(repairCtx(), st, pl, read)
+	}
+	finish := func() {
+		if repairSync {
+			drainAndRepair()
+			return
+		}
+		// Only that goroutine touches read from here on.
+		go drainAndRepair()
 	}
 	for !read.Done() {
 		select {
@@ -212,13 +226,13 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 
 // repair sends the merge of a read's copies to the primaries whose copy was
 // missing or behind.
-func (n *Node) repair(st *ringState, pl place, read *coordinator.Read) {
+func (n *Node) repair(ctx context.Context, st *ringState, pl place, read *coordinator.Read) {
 	stale, merged := read.Stale()
 	if len(stale) == 0 {
 		return
 	}
 	encoded := object.Encode(merged)
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
 	for _, t := range stale {
 		n.extra.readRepairs.Inc()

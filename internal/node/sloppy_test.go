@@ -174,6 +174,24 @@ func TestReadRepair(t *testing.T) {
 	if got := counter(t, c.nodes[0], "tutti_read_repairs_total"); got < 1 {
 		t.Fatalf("tutti_read_repairs_total = %v", got)
 	}
+
+	// With repair=sync the replica is repaired when the read answers.
+	if err := back.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = nil
+	c.waitAlive(2)
+	if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: bucket, Key: key, Value: []byte("w"), Context: ""}); err != nil {
+		t.Fatal(err)
+	}
+	back = c.restart(2)
+	c.waitAlive(3)
+	if _, err := c.nodes[0].Get(ctx, &kv.GetRequest{Bucket: bucket, Key: key, Options: kv.Options{R: kv.One}, RepairSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if obj, _, _ := back.readLocal(pl); obj == nil || !slices.Equal(liveValues(obj.Live()), []string{"v", "w"}) {
+		t.Fatalf("after a repair=sync read the replica holds %v", obj)
+	}
 }
 
 func counter(t *testing.T, nd *Node, name string) float64 {

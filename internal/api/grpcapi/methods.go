@@ -59,7 +59,7 @@ func (s *server) Get(ctx context.Context, req *tuttipb.GetRequest) (*tuttipb.Get
 		if p.err != nil {
 			return nil, "", p.err
 		}
-		res, err := s.svc.Get(ctx, &kv.GetRequest{Bucket: req.GetBucket(), Key: req.GetKey(), Options: opts})
+		res, err := s.svc.Get(ctx, &kv.GetRequest{Bucket: req.GetBucket(), Key: req.GetKey(), Options: opts, RepairSync: req.GetRepairSync()})
 		if err != nil {
 			return nil, "", err
 		}

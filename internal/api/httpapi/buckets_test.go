@@ -197,3 +197,20 @@ func TestDebugLocal(t *testing.T) {
 		t.Errorf("over-long key: status %d, want 414 or 400", rec.Code)
 	}
 }
+
+func TestGetRepairParameter(t *testing.T) {
+	e := newEnv(t)
+	for q, want := range map[string]bool{"": false, "?repair=async": false, "?repair=sync": true} {
+		before := len(e.svc.Gets)
+		if rec := e.do("GET", "/v1/buckets/b/keys/k"+q, nil); rec.Code != 404 {
+			t.Fatalf("%q: status %d", q, rec.Code)
+		}
+		if len(e.svc.Gets) != before+1 || e.svc.Gets[before].RepairSync != want {
+			t.Fatalf("%q: RepairSync passed as %v, want %v", q, e.svc.Gets[before].RepairSync, want)
+		}
+	}
+	before := len(e.svc.Gets)
+	if rec := e.do("GET", "/v1/buckets/b/keys/k?repair=later", nil); rec.Code != 400 || len(e.svc.Gets) != before {
+		t.Fatalf("repair=later: status %d, service called %d times", rec.Code, len(e.svc.Gets)-before)
+	}
+}

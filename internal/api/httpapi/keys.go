@@ -114,7 +114,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vals, err := parseQuery(r.URL.RawQuery, "r", "pr", "timeout")
+	vals, err := parseQuery(r.URL.RawQuery, "r", "pr", "timeout", "repair")
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,15 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.svc.Get(r.Context(), &kv.GetRequest{Bucket: bucket, Key: key, Options: opts})
+	req := &kv.GetRequest{Bucket: bucket, Key: key, Options: opts}
+	switch vals.Get("repair") {
+	case "", "async":
+	case "sync":
+		req.RepairSync = true
+	default:
+		return kv.Errorf(kv.BadRequest, "repair must be sync or async, not %q", vals.Get("repair"))
+	}
+	res, err := a.svc.Get(r.Context(), req)
 	if err != nil {
 		return err
 	}
