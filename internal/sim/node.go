@@ -548,11 +548,34 @@ func (n *Node) crash(wipe bool) {
 	w.membershipChanged()
 }
 
-// restart brings a crashed node back on its (possibly wiped) storage.
+// shutdown stops the node cleanly, as an operator's restart does: its
+// identity is marked clean and its storage flushed, so nothing is lost and
+// it keeps its actor id.
+func (n *Node) shutdown() {
+	w := n.w
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.incarnation++
+	n.pending = nil
+	if err := n.ident.Close(); err != nil {
+		w.violation("Simulator", "", -1, "%s closing its identity: %v", n.id, err)
+	}
+	if err := n.engine.Close(); err != nil {
+		w.violation("Simulator", "", -1, "%s closing its storage: %v", n.id, err)
+	}
+	w.stats.Shutdowns++
+	w.tracef("fault clean shutdown %s", n.id)
+	w.membershipChanged()
+}
+
+// restart brings a stopped node back on its (possibly wiped) storage.
 func (n *Node) restart() error {
 	if n.up {
 		return nil
 	}
+	n.engine.Reopen()
 	if err := n.open(); err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	// Faults, as mean intervals between injections during the safety phase
 	// (zero: never).
 	CrashEvery, WipeEvery, PartitionEvery time.Duration
+	// RestartEvery is the mean interval between clean restarts (an
+	// operator's rolling restart: nothing is lost, the actor id is kept).
+	RestartEvery time.Duration
 	// Downtime bounds how long a crashed node or a partition lasts.
 	Downtime time.Duration
 	// TornTail: a crash keeps a random prefix of the unsynced writes (a
@@ -163,8 +166,8 @@ func (o Options) validate() error {
 }
 
 func (o Options) describeFaults() string {
-	return fmt.Sprintf("sloppy=%v drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
-		o.Sloppy, o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
+	return fmt.Sprintf("sloppy=%v drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v restart/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
+		o.Sloppy, o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.RestartEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
 }
 
 // Draw picks a run's options from seed: the swarm. Every dimension varies
@@ -225,6 +228,7 @@ func Draw(seed uint64) Options {
 	o.CrashEvery = maybe(0.6, time.Duration(1+r.IntN(8))*time.Second)
 	o.WipeEvery = maybe(0.25, time.Duration(3+r.IntN(15))*time.Second)
 	o.PartitionEvery = maybe(0.6, time.Duration(1+r.IntN(8))*time.Second)
+	o.RestartEvery = maybe(0.4, time.Duration(2+r.IntN(8))*time.Second)
 	o.Downtime = time.Duration(200+r.IntN(5000)) * time.Millisecond
 	o.TornTail = r.IntN(2) == 0
 	o.Skew = maybe(0.7, time.Duration(r.IntN(5000))*time.Millisecond)

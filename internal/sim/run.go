@@ -109,6 +109,19 @@ func (w *World) injectFaults() {
 	}
 	schedule(o.CrashEvery, crash(false))
 	schedule(o.WipeEvery, crash(true))
+	schedule(o.RestartEvery, func() {
+		n := w.nodes[w.rng.IntN(len(w.nodes))]
+		if !n.up {
+			return
+		}
+		n.shutdown()
+		inc := n.incarnation
+		w.after(down(), func() {
+			if n.incarnation == inc && w.phase == phaseSafety {
+				w.mustRestart(n)
+			}
+		})
+	})
 	schedule(o.PartitionEvery, func() {
 		ids := make([]string, len(w.nodes))
 		for i, n := range w.nodes {

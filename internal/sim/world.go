@@ -149,10 +149,10 @@ func New(opts Options) (*World, error) {
 
 // Stats count what a run did, for the fault mix of a swarm.
 type Stats struct {
-	Messages, Dropped, Duplicated, Cut, Refused int
-	Crashes, Wipes, Partitions, OneWay          int
-	Ops, OK, Fail, Info                         int
-	HintsDelivered, HintsLeft, ReadRepairs      int
+	Messages, Dropped, Duplicated, Cut, Refused   int
+	Crashes, Wipes, Shutdowns, Partitions, OneWay int
+	Ops, OK, Fail, Info                           int
+	HintsDelivered, HintsLeft, ReadRepairs        int
 }
 
 // Add sums two Stats.
@@ -160,15 +160,15 @@ func (s Stats) Add(o Stats) Stats {
 	return Stats{
 		Messages: s.Messages + o.Messages, Dropped: s.Dropped + o.Dropped, Duplicated: s.Duplicated + o.Duplicated,
 		Cut: s.Cut + o.Cut, Refused: s.Refused + o.Refused,
-		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
+		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Shutdowns: s.Shutdowns + o.Shutdowns, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
 		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
 		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft, ReadRepairs: s.ReadRepairs + o.ReadRepairs,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs",
-		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs)
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d clean restarts, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Shutdowns, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs)
 }
 
 // Now is the virtual time since the start of the run.
