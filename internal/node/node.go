@@ -168,20 +168,6 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.httpServer = httpapi.NewServer(n.httpLis.Addr().String(), handler)
 
-	n.wg.Add(2)
-	go func() {
-		defer n.wg.Done()
-		if err := n.grpcServer.Serve(n.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			n.log.Error("grpc server stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer n.wg.Done()
-		if err := n.httpServer.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("http server stopped", "err", err)
-		}
-	}()
-
 	timing := swim.LANTiming()
 	if cfg.FastGossip {
 		timing = swim.LocalTiming()
@@ -202,6 +188,22 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.swim.Subscribe(n.membershipChanged)
 	n.membershipChanged()
+	// Serve only now: a request needs the membership and the ring (the
+	// listeners already exist, so early clients wait in their backlog).
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grpcServer.Serve(n.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			n.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer n.wg.Done()
+		if err := n.httpServer.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+
 	n.stop = make(chan struct{})
 	n.wg.Add(1)
 	go n.handoffLoop(n.stop)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -384,3 +386,122 @@ func TestRestartKeepsDataAndActor(t *testing.T) {
 		t.Fatalf("read through the restarted node: %+v, %v", got, err)
 	}
 }
+
+// TestNoRequestBeforeMembership: requests that reach a starting node wait
+// until its membership and ring exist. Serving them earlier panicked on the
+// missing membership (found by the real-process fault harness).
+func TestNoRequestBeforeMembership(t *testing.T) {
+	for round := range 3 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := lis.Addr().String()
+		lis.Close()
+		stop := make(chan struct{})
+		statuses := make(chan int, 1<<16)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Timeout: 5 * time.Second}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("PUT", "http://"+addr+"/v1/buckets/b/keys/k", strings.NewReader("v"))
+					resp, err := client.Do(req)
+					if err != nil {
+						continue // not listening yet
+					}
+					resp.Body.Close()
+					statuses <- resp.StatusCode
+				}
+			}()
+		}
+		// Membership's first log line stalls, widening the window in which
+		// a node that served too early would meet its missing membership.
+		cfg := Config{ID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), HTTPAddr: addr, GRPCAddr: "127.0.0.1:0",
+			GossipAddr: "127.0.0.1:0", N: 1, Partitions: 8, FastGossip: true, Logger: slog.New(&stallOnce{})}
+		nd, err := Start(cfg)
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		nd.Close()
+		close(statuses)
+		answered := 0
+		for code := range statuses {
+			answered++
+			if code >= 500 {
+				t.Fatalf("round %d: a request during startup got %d", round, code)
+			}
+		}
+		if answered == 0 {
+			t.Fatalf("round %d: no request was answered", round)
+		}
+	}
+}
+
+// stallOnce is a log handler that sleeps on the first record logged by
+// membership (memberlist's lines carry component=memberlist), to make a
+// startup race deterministic.
+type stallOnce struct {
+	mu      sync.Mutex
+	stalled bool
+	attrs   []slog.Attr
+}
+
+func (h *stallOnce) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *stallOnce) Handle(_ context.Context, r slog.Record) error {
+	member := false
+	for _, a := range h.attrs {
+		member = member || (a.Key == "component" && a.Value.String() == "memberlist")
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		member = member || (a.Key == "component" && a.Value.String() == "memberlist")
+		return true
+	})
+	h.mu.Lock()
+	stall := member && !h.stalled
+	h.stalled = h.stalled || member
+	h.mu.Unlock()
+	if stall {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return nil
+}
+
+func (h *stallOnce) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &stallChild{parent: h, attrs: append(slices.Clone(h.attrs), attrs...)}
+}
+
+func (h *stallOnce) WithGroup(string) slog.Handler { return h }
+
+// stallChild shares its parent's stall while carrying its own attributes.
+type stallChild struct {
+	parent *stallOnce
+	attrs  []slog.Attr
+}
+
+func (c *stallChild) Enabled(ctx context.Context, l slog.Level) bool { return true }
+
+func (c *stallChild) Handle(ctx context.Context, r slog.Record) error {
+	r2 := r.Clone()
+	r2.AddAttrs(c.attrs...)
+	return c.parent.Handle(ctx, r2)
+}
+
+func (c *stallChild) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &stallChild{parent: c.parent, attrs: append(slices.Clone(c.attrs), attrs...)}
+}
+
+func (c *stallChild) WithGroup(string) slog.Handler { return c }
