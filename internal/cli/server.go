@@ -50,6 +50,7 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cfg.TLS.CAFile, "tls-ca", "", "CA that signs peers' certificates (enables mutual TLS)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.cfg.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP port")
+	fs.BoolVar(&f.cfg.FastGossip, "fast-gossip", false, "short gossip and failure-detection intervals, for clusters on one host or one switch")
 }
 
 // applyConfigFile sets every flag that the file names and the command line

@@ -232,6 +232,9 @@ func (n *Node) applyReplica(pl place, encoded []byte, sync bool) (bool, error) {
 		return false, err
 	}
 	policy := policyOf(n.bucketProps(pl.Bucket))
+	// A hint is always fsynced: it may be the only copy its owner will get
+	// back, and it must survive the substitute's own crash until handoff.
+	sync = sync || pl.HintFor != ""
 	mu := n.lockFor(pl.hash)
 	mu.Lock()
 	dropped, err := n.applyLocked(pl, encoded, policy, sync)

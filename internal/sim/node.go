@@ -510,8 +510,10 @@ func (n *Node) apply(b replicaWrite) (bool, error) {
 		batch.Set(storage.ObjectKey(b.key.Partition, b.key.Segment, b.key.Bucket, b.key.Key.Key), b.encoded)
 		return b.sync, n.engine.Apply(&batch, b.sync)
 	}
-	_, err := n.store.Apply(b.key.Key, b.encoded, policy(b.key), b.sync)
-	return b.sync, err
+	// A hint is always fsynced, as internal/node does.
+	sync := b.sync || b.key.HintFor != ""
+	_, err := n.store.Apply(b.key.Key, b.encoded, policy(b.key), sync)
+	return sync, err
 }
 
 // crash stops the node as a power loss: unsynced writes are lost (all, or

@@ -44,6 +44,16 @@ func TestSloppyWriteAndHandoff(t *testing.T) {
 	if err != nil || hint == nil {
 		t.Fatalf("%s holds no hint for %s: %v", substitute, down, err)
 	}
+	// The hint is fsynced whatever dw says: it survives the substitute's
+	// own crash.
+	w.Crash(substitute, false)
+	if err := w.Restart(substitute); err != nil {
+		t.Fatal(err)
+	}
+	w.Settle(2 * time.Second)
+	if hint, _, _ := w.byID[substitute].store.Read(at(k, coordinator.Target{HintFor: down}).Key); hint == nil {
+		t.Fatal("the hint was lost in the substitute's crash")
+	}
 	// A strict write cannot count the substitute.
 	o = c.Do(Request{Kind: check.Put, Bucket: "s", Key: "k", Value: "strict", Node: owners[0], Quorums: Quorums{R: 3, W: 3, DW: 1, PW: 3}})
 	if o.Type == check.OK {
