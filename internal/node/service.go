@@ -165,7 +165,9 @@ func (n *Node) quorumRead(ctx context.Context, st *ringState, pl place, opts res
 		}(t.Node, st.addr(t.Node), pl.at(t))
 	}
 	if local {
-		obj, _, err := n.readLocal(pl)
+		// A substitute's "copy" is its hint.
+		self, _ := coordinator.Find(read.Targets(), n.cfg.ID)
+		obj, _, err := n.readLocal(pl.at(self))
 		if err != nil {
 			n.log.Error("local read failed", "err", err)
 			read.Fail(n.cfg.ID)

@@ -97,10 +97,18 @@ func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
 	if got := counter(t, c.nodes[sub], "tutti_hints_dropped_total"); got != 1 {
 		t.Fatalf("tutti_hints_dropped_total = %v, want 1", got)
 	}
-	// Reads consult the substitute's hint.
+	// Reads consult the substitute's hint, also when the substitute itself
+	// answers the client with r=1 (it reads its hint, not its empty own
+	// copy, first).
 	got, err := coord.Get(ctx, &kv.GetRequest{Bucket: bucket, Key: key, Options: kv.Options{R: kv.All}})
 	if err != nil || !slices.Equal(values(got), []string{"v"}) {
 		t.Fatalf("r=all read with an owner down: %+v, %v", got, err)
+	}
+	for range 20 {
+		got, err = c.nodes[sub].Get(ctx, &kv.GetRequest{Bucket: bucket, Key: key, Options: kv.Options{R: kv.One}})
+		if err != nil || !slices.Equal(values(got), []string{"v"}) {
+			t.Fatalf("r=1 read through the substitute: %+v, %v", got, err)
+		}
 	}
 	_, err = coord.Put(ctx, &kv.PutRequest{Bucket: bucket, Key: key, Value: []byte("strict"),
 		Options: kv.Options{W: kv.All, PW: kv.All, Timeout: 500 * time.Millisecond}})

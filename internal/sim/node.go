@@ -329,7 +329,9 @@ func (n *Node) get(k key, q Quorums, done func(*object.Object, *kv.Error)) {
 		n.send(t.Node, id, replicaRead{key: at(k, t)})
 	}
 	if local {
-		if obj, _, err := n.store.Read(k.Key); err != nil {
+		// A substitute's "copy" is its hint.
+		self, _ := coordinator.Find(read.Targets(), n.id)
+		if obj, _, err := n.store.Read(at(k, self).Key); err != nil {
 			read.Fail(n.id)
 		} else {
 			read.Reply(n.id, obj)

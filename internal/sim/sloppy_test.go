@@ -44,6 +44,10 @@ func TestSloppyWriteAndHandoff(t *testing.T) {
 	if err != nil || hint == nil {
 		t.Fatalf("%s holds no hint for %s: %v", substitute, down, err)
 	}
+	// Read through the substitute with r=1: its own reply is its hint.
+	if g := c.Do(Request{Kind: check.Get, Bucket: "s", Key: "k", Node: substitute, Quorums: Quorums{R: 1, W: 1}}); g.Type != check.OK || !slices.Equal(g.Siblings, []string{"v"}) {
+		t.Fatalf("r=1 read through the substitute: %v %v", g.Type, g.Siblings)
+	}
 	// The hint is fsynced whatever dw says: it survives the substitute's
 	// own crash.
 	w.Crash(substitute, false)
