@@ -269,3 +269,24 @@ func TestReadHistoryRoundTrip(t *testing.T) {
 		t.Errorf("want an error naming line 2, got %v", err)
 	}
 }
+
+func TestCheckCopies(t *testing.T) {
+	history := []faultlab.Op{
+		{Type: faultlab.OK, F: faultlab.Put, Key: "k", Value: "a"},
+		{Type: faultlab.Info, F: faultlab.Put, Key: "k", Value: "b"},
+		{Type: faultlab.OK, F: faultlab.Get, Key: "k"},
+	}
+	good := map[string][]faultlab.Copy{"k": {{Node: 0, Values: []string{"a", "b"}}, {Node: 1, Values: []string{"a", "b"}}}}
+	if bad := faultlab.CheckCopies(history, good); len(bad) != 0 {
+		t.Fatalf("equal copies holding every acknowledged put: %v", bad)
+	}
+	for name, copies := range map[string]map[string][]faultlab.Copy{
+		"a replica lacks an acknowledged put": {"k": {{Node: 0, Values: []string{"a"}}, {Node: 1, Values: []string{"b"}}}},
+		"copies differ":                       {"k": {{Node: 0, Values: []string{"a", "b"}}, {Node: 1, Values: []string{"a"}}}},
+		"a hint is left":                      {"k": {{Node: 0, Values: []string{"a"}}, {Node: 1, Values: []string{"a"}, Hints: 1}}},
+	} {
+		if bad := faultlab.CheckCopies(history, copies); len(bad) == 0 {
+			t.Errorf("%s: not reported", name)
+		}
+	}
+}

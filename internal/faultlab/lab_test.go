@@ -129,6 +129,41 @@ func TestFaultScenario(t *testing.T) {
 		t.Errorf("history check failed:\n%s", res)
 	}
 	requireProgress(t, res)
+	checkReplicas(ctx, t, lab, historyPath, "scenario")
+}
+
+// checkReplicas waits until every node's own copy of every key holds every
+// acknowledged write and no hint is left: hints handed off, and the final
+// read's read repair done. With three nodes and N=3 every node is a replica
+// of every key.
+func checkReplicas(ctx context.Context, t *testing.T, lab *faultlab.Lab, historyPath, bucket string) {
+	t.Helper()
+	f, err := os.Open(historyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history, err := faultlab.ReadHistory(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	deadline := begin.Add(60 * time.Second)
+	for {
+		copies, err := faultlab.ReadCopies(ctx, lab.URLs(), bucket, faultlab.Keys(history))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := faultlab.CheckCopies(history, copies)
+		if len(bad) == 0 {
+			t.Logf("every replica holds every acknowledged write, no hint left, %v after the final read", time.Since(begin).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas did not converge within 60s: %d problems, first: %s", len(bad), bad[0])
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // scenario runs fault steps in order, logging each with its time since
