@@ -523,12 +523,15 @@ func (n *Node) apply(b replicaWrite) (bool, error) {
 // with wipe the data directory is lost too.
 func (n *Node) crash(wipe bool) {
 	w := n.w
-	if !n.up {
+	if !n.stop() {
 		return
 	}
-	n.up = false
-	n.incarnation++
-	n.pending = nil
+	// The keys whose copies or hints this node holds may lose data.
+	for _, k := range w.keys {
+		if n.owns(k) || n.holdsHint(k) {
+			w.disturb(k.name, n.id+" lost data")
+		}
+	}
 	kept, lost := 0, n.engine.Unsynced()
 	if w.opts.TornTail && lost > 0 {
 		kept = w.rng.IntN(lost + 1)
@@ -544,12 +547,19 @@ func (n *Node) crash(wipe bool) {
 	}
 	w.faults = append(w.faults, check.Fault{Time: w.now, Node: n.id, Kind: kind})
 	w.tracef("fault %s %s (unsynced batches: %d lost, %d kept)", kind, n.id, lost-kept, kept)
-	for _, k := range w.keys {
-		if n.owns(k) || n.holdsHint(k) {
-			w.disturb(k.name, n.id+" lost data")
-		}
-	}
 	w.membershipChanged()
+}
+
+// stop takes the node down: its requests in flight and timers are
+// forgotten. It reports false when the node was already down.
+func (n *Node) stop() bool {
+	if !n.up {
+		return false
+	}
+	n.up = false
+	n.incarnation++
+	n.pending = nil
+	return true
 }
 
 // shutdown stops the node cleanly, as an operator's restart does: its
@@ -557,12 +567,9 @@ func (n *Node) crash(wipe bool) {
 // it keeps its actor id.
 func (n *Node) shutdown() {
 	w := n.w
-	if !n.up {
+	if !n.stop() {
 		return
 	}
-	n.up = false
-	n.incarnation++
-	n.pending = nil
 	if err := n.ident.Close(); err != nil {
 		w.violation("Simulator", "", -1, "%s closing its identity: %v", n.id, err)
 	}
