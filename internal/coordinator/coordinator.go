@@ -9,6 +9,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tutti-kv/tutti/internal/kv"
 	"github.com/tutti-kv/tutti/internal/object"
@@ -158,18 +159,25 @@ func (g *Read) Stale() ([]Target, *object.Object) {
 	if g.merged == nil {
 		return nil, nil
 	}
-	want := object.Digest(g.merged)
 	var stale []Target
 	for _, t := range g.targets {
 		c, answered := g.copies[t.Node]
 		if !t.Primary || !answered || g.failed[t.Node] {
 			continue
 		}
-		if c == nil || object.Digest(c) != want {
+		if c == nil || !sameVersions(c, g.merged) {
 			stale = append(stale, t)
 		}
 	}
 	return stale, g.merged
+}
+
+// sameVersions reports whether a and b hold the same versions: equal
+// contexts and equal dots. A dot names one write, so equal dots mean equal
+// contents; this spares every read encoding and hashing its copies.
+func sameVersions(a, b *object.Object) bool {
+	return a.Context.Equal(b.Context) &&
+		slices.EqualFunc(a.Entries, b.Entries, func(x, y object.Entry) bool { return x.Dot == y.Dot })
 }
 
 // Done reports whether the read is answered (successfully or not).

@@ -12,28 +12,16 @@ type nodeMetrics struct {
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
-	m := &nodeMetrics{
-		lwwDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tutti_lww_overwrites_total",
-			Help: "Concurrent versions dropped by last-write-wins buckets (writes lost by design).",
-		}),
-		hintsStored: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tutti_hints_stored_total",
-			Help: "Writes this node stored as a hint for an unreachable owner (sloppy quorum).",
-		}),
-		hintsDelivered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tutti_hints_delivered_total",
-			Help: "Hints this node handed off to their owner and deleted.",
-		}),
-		hintsDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tutti_hints_dropped_total",
-			Help: "Hints this node refused because the owner's hint bound (count or bytes) was reached.",
-		}),
-		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tutti_read_repairs_total",
-			Help: "Replica copies a read found stale or missing and sent the merged object to.",
-		}),
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
 	}
-	reg.MustRegister(m.lwwDropped, m.hintsStored, m.hintsDelivered, m.hintsDropped, m.readRepairs)
-	return m
+	return &nodeMetrics{
+		lwwDropped:     counter("tutti_lww_overwrites_total", "Concurrent versions dropped by last-write-wins buckets (writes lost by design)."),
+		hintsStored:    counter("tutti_hints_stored_total", "Writes this node stored as a hint for an unreachable owner (sloppy quorum)."),
+		hintsDelivered: counter("tutti_hints_delivered_total", "Hints this node handed off to their owner and deleted."),
+		hintsDropped:   counter("tutti_hints_dropped_total", "Hints this node refused because the owner's hint bound (count or bytes) was reached."),
+		readRepairs:    counter("tutti_read_repairs_total", "Replica copies a read found stale or missing and sent the merged object to."),
+	}
 }
