@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,8 +20,10 @@ import (
 	"github.com/tutti-kv/tutti/api/tuttipb"
 )
 
-// maxReadSends is how many nodes a Get is sent to at most: a second node
-// may reach a quorum that the first, cut off from its peers, could not.
+// maxReadSends is how many nodes a Get is sent to at most after nodes
+// answered Unavailable: a second node may reach a quorum that the first,
+// cut off from its peers, could not. A node that fails to answer at all
+// does not count.
 const maxReadSends = 2
 
 // maxResponseBytes bounds one answer: room for several siblings of
@@ -182,14 +186,20 @@ func (c *Client) Get(ctx context.Context, bucket, key string, opts ...ReqOption)
 
 // Put writes a value and returns the causal context of the version written.
 // Without WithContext the write is concurrent with what the key holds: in a
-// bucket that keeps siblings it adds one. A Put that fails may still have
-// been applied; it is never resent.
+// bucket that keeps siblings it adds one.
+//
+// When the node a Put went to fails before answering (it died, restarted
+// or dropped the connection), the Put is resent to the next replica within
+// its deadline under the same idempotency key (see WithIdempotencyKey), so
+// it is stored once. A Put that a node answered with an error is not
+// resent; it may still have been applied.
 func (c *Client) Put(ctx context.Context, bucket, key string, value []byte, opts ...ReqOption) (string, error) {
 	o := collect(opts)
 	req := &tuttipb.PutRequest{
 		Bucket: []byte(bucket), Key: []byte(key), Value: value,
 		ContentType: o.contentType, Context: o.causalContext,
 		W: int32(o.w), Dw: int32(o.dw), Pw: int32(o.pw), TimeoutMs: o.timeoutMillis(),
+		IdempotencyKey: o.writeKey(),
 	}
 	ctx, cancel := o.bound(ctx)
 	defer cancel()
@@ -207,12 +217,13 @@ func (c *Client) Put(ctx context.Context, bucket, key string, value []byte, opts
 
 // Delete writes a tombstone over the versions WithContext covers, or over
 // what the key holds when no context is given, and returns the tombstone's
-// context. Like Put, a failed Delete is never resent.
+// context. It is resent like a Put.
 func (c *Client) Delete(ctx context.Context, bucket, key string, opts ...ReqOption) (string, error) {
 	o := collect(opts)
 	req := &tuttipb.DeleteRequest{
 		Bucket: []byte(bucket), Key: []byte(key), Context: o.causalContext,
 		W: int32(o.w), Dw: int32(o.dw), Pw: int32(o.pw), TimeoutMs: o.timeoutMillis(),
+		IdempotencyKey: o.writeKey(),
 	}
 	ctx, cancel := o.bound(ctx)
 	defer cancel()
@@ -297,11 +308,25 @@ func (o requestOptions) bound(ctx context.Context) (context.Context, context.Can
 	return context.WithTimeout(ctx, o.timeout+timeoutAllowance)
 }
 
+// writeKey is the write's idempotency key: the caller's, or 16 random
+// bytes. They come from crypto/rand, not the client's seeded source: keys
+// of different clients must not collide, whatever their seeds.
+func (o requestOptions) writeKey() string {
+	if o.idempotencyKey != "" {
+		return o.idempotencyKey
+	}
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // call sends a request to the first node of addrs that can be reached. A
 // node whose connection cannot be made ready is skipped before anything is
-// sent. Once sent, only an idempotent request is sent again, to the next
-// node, and only after codes.Unavailable.
-func (c *Client) call(ctx context.Context, addrs []string, idempotent bool, send func(context.Context, tuttipb.KVClient) error) error {
+// sent. A request is sent again, to the next node, when the node it went
+// to failed without answering (every request the client makes is safe to
+// resend: writes carry an idempotency key); a read is also sent again once
+// after a node answered codes.Unavailable (retryAnswered).
+func (c *Client) call(ctx context.Context, addrs []string, retryAnswered bool, send func(context.Context, tuttipb.KVClient) error) error {
 	var unreachable error
 	var answered *Error
 	sends := 0
@@ -326,9 +351,16 @@ func (c *Client) call(ctx context.Context, addrs []string, idempotent bool, send
 		if err == nil {
 			return nil
 		}
-		answered = fromRPC(err, addr)
+		failed := fromRPC(err, addr)
+		if failed.connectionFailed() {
+			// The node died or dropped the connection mid-request.
+			unreachable = failed
+			c.requestRefresh()
+			continue
+		}
+		answered = failed
 		sends++
-		if !idempotent || answered.Code != codes.Unavailable || sends >= maxReadSends {
+		if !retryAnswered || answered.Code != codes.Unavailable || sends >= maxReadSends {
 			return answered
 		}
 		c.requestRefresh()

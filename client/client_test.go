@@ -191,11 +191,11 @@ func TestUnavailableWhenNoNodeIsReachable(t *testing.T) {
 	}
 }
 
-func TestWritesAreNotResentAfterAFailure(t *testing.T) {
+func TestWritesAreNotResentAfterANodesAnswer(t *testing.T) {
 	cluster := startCluster(t, 3, 1, 3)
 	cluster.SetHook(func(_ int, method string, _ proto.Message) error {
 		if method == "Put" || method == "Delete" {
-			return status.Error(codes.Unavailable, "needed 2, answered 1")
+			return clienttest.Unavailable("needed 2, answered 1")
 		}
 		return nil
 	})
@@ -209,6 +209,55 @@ func TestWritesAreNotResentAfterAFailure(t *testing.T) {
 	}
 	if n, m := len(callsOf(cluster, "Put")), len(callsOf(cluster, "Delete")); n != 1 || m != 1 {
 		t.Errorf("%d puts and %d deletes sent, want 1 each", n, m)
+	}
+}
+
+// TestWriteIsResentWhenItsNodeDies: the node a Put went to dies after
+// applying it and before answering; the client sends it to the next
+// replica under the same idempotency key, within its deadline, and the
+// value is stored once.
+func TestWriteIsResentWhenItsNodeDies(t *testing.T) {
+	cluster := startCluster(t, 3, 1, 3)
+	c := newClient(t, cluster.Endpoints())
+	var died atomic.Int64
+	died.Store(-1)
+	cluster.SetHook(func(node int, method string, _ proto.Message) error {
+		if (method == "Put" || method == "Delete") && died.CompareAndSwap(-1, int64(node)) {
+			go cluster.Stop(node) // cuts the connection under the request
+			time.Sleep(200 * time.Millisecond)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Put(ctx, "b", "k", []byte("v")); err != nil {
+		t.Fatalf("put whose node died mid-request: %v", err)
+	}
+	puts := callsOf(cluster, "Put")
+	if len(puts) != 2 || puts[0].Node != int(died.Load()) || puts[1].Node == puts[0].Node {
+		t.Fatalf("puts = %+v, want the first on the node that died, then one on another", puts)
+	}
+	first, second := puts[0].Request.(*tuttipb.PutRequest), puts[1].Request.(*tuttipb.PutRequest)
+	if first.GetIdempotencyKey() == "" || first.GetIdempotencyKey() != second.GetIdempotencyKey() {
+		t.Fatalf("idempotency keys %q and %q, want one non-empty key", first.GetIdempotencyKey(), second.GetIdempotencyKey())
+	}
+	if n := cluster.Siblings("b", "k"); n != 1 {
+		t.Fatalf("%d siblings after the resent put, want 1", n)
+	}
+	// Every write gets its own key; a caller's key is used as given.
+	if _, err := c.Put(ctx, "b", "k2", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Delete(ctx, "b", "k2", client.WithIdempotencyKey("mine")); err != nil {
+		t.Fatal(err)
+	}
+	puts = callsOf(cluster, "Put")
+	deletes := callsOf(cluster, "Delete")
+	if k := puts[2].Request.(*tuttipb.PutRequest).GetIdempotencyKey(); k == "" || k == first.GetIdempotencyKey() {
+		t.Errorf("second put's key %q: want a fresh one", k)
+	}
+	if k := deletes[0].Request.(*tuttipb.DeleteRequest).GetIdempotencyKey(); k != "mine" {
+		t.Errorf("delete's key %q, want mine", k)
 	}
 }
 
@@ -227,7 +276,7 @@ func TestGetIsRetriedOnAnotherNode(t *testing.T) {
 		}
 		failing.CompareAndSwap(-1, int64(node))
 		if int64(node) == failing.Load() {
-			return status.Error(codes.Unavailable, "cut off from peers")
+			return clienttest.Unavailable("cut off from peers")
 		}
 		return nil
 	})
@@ -242,7 +291,7 @@ func TestGetIsRetriedOnAnotherNode(t *testing.T) {
 
 	// When every node answers Unavailable, a Get gives up after two.
 	cluster.ResetCalls()
-	cluster.SetHook(func(int, string, proto.Message) error { return status.Error(codes.Unavailable, "no quorum") })
+	cluster.SetHook(func(int, string, proto.Message) error { return clienttest.Unavailable("no quorum") })
 	if _, err := c.Get(ctx, "b", "k"); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("get = %v, want ErrUnavailable", err)
 	}
@@ -323,21 +372,23 @@ func TestOptionsReachTheNode(t *testing.T) {
 
 	if _, err := c.Put(ctx, "b", "k", []byte("v"),
 		client.W(client.Count(2)), client.DW(client.One), client.PW(client.QuorumMajority),
-		client.WithTimeout(1500*time.Millisecond), client.WithContext("ctx-1"), client.WithContentType("text/plain")); err != nil {
+		client.WithTimeout(1500*time.Millisecond), client.WithContext("ctx-1"), client.WithContentType("text/plain"),
+		client.WithIdempotencyKey("put-1")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Get(ctx, "b", "k", client.R(client.All), client.PR(client.Count(0)), client.WithTimeout(100*time.Microsecond)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Delete(ctx, "b", "k", client.W(client.One), client.DW(client.Count(0)), client.PW(client.All), client.WithContext("ctx-2")); err != nil {
+	if _, err := c.Delete(ctx, "b", "k", client.W(client.One), client.DW(client.Count(0)), client.PW(client.All), client.WithContext("ctx-2"),
+		client.WithIdempotencyKey("delete-1")); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]proto.Message{
 		"Put": &tuttipb.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v"), ContentType: "text/plain",
-			Context: "ctx-1", W: 2, Dw: -1, Pw: -2, TimeoutMs: 1500},
+			Context: "ctx-1", W: 2, Dw: -1, Pw: -2, TimeoutMs: 1500, IdempotencyKey: "put-1"},
 		// A sub-millisecond timeout rounds up rather than to "none".
 		"Get":    &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k"), R: -3, Pr: -4, TimeoutMs: 1},
-		"Delete": &tuttipb.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), Context: "ctx-2", W: -1, Dw: -4, Pw: -3},
+		"Delete": &tuttipb.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), Context: "ctx-2", W: -1, Dw: -4, Pw: -3, IdempotencyKey: "delete-1"},
 	}
 	for method, w := range want {
 		calls := callsOf(cluster, method)

@@ -15,12 +15,17 @@
 // coordination work spreads over the replicas. When no owner can be reached,
 // the request goes to any other node, which forwards it.
 //
-// A request is sent to a second node only when that cannot apply it twice:
-// a node that is unreachable before the request leaves the client is skipped
-// for the next one, but a Put or Delete that failed after it was sent is
-// reported, never resent (a resent Put could add a duplicate sibling). A Get,
-// which changes nothing, is tried on one more node when the first answers
-// Unavailable.
+// Nodes die, and a request must not fail with them. A node that cannot be
+// reached before the request leaves the client is skipped for the next one.
+// A request whose node fails before answering (it was killed or restarted,
+// or the connection broke) is resent to the next node, within the request's
+// deadline. That is safe for writes because every Put and Delete carries an
+// idempotency key (random, or the caller's with WithIdempotencyKey): a node
+// that already holds the write under that key and value stores no second
+// version, and where two coordinators each stored it, reads show it once.
+// A write that a node answered with an error, such as an unmet quorum, is
+// reported, not resent. A Get, which changes nothing, is also tried on one
+// more node when the first answers Unavailable.
 //
 // Bucket and key names are strings holding arbitrary bytes; values are byte
 // slices. Errors from the cluster are *Error values carrying the gRPC code

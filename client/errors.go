@@ -29,6 +29,19 @@ type Error struct {
 	// cause is the underlying error: the context's error for Canceled and
 	// DeadlineExceeded, the last connection failure when no node answered.
 	cause error
+	// fromNode says a node sent the error: a node attaches an ErrorInfo of
+	// its domain to every Unavailable it answers.
+	fromNode bool
+}
+
+// errorDomain is the ErrorInfo domain of nodes' errors.
+const errorDomain = "tutti-kv.io"
+
+// connectionFailed reports whether the request failed for want of an
+// answer: the connection broke or could not be made, as when the node died
+// mid-request. gRPC reports these as Unavailable with no detail of ours.
+func (e *Error) connectionFailed() bool {
+	return e.Code == codes.Unavailable && !e.fromNode
 }
 
 // Error classes for errors.Is. They match an *Error by its Code.
@@ -83,7 +96,8 @@ func fromRPC(err error, node string) *Error {
 	s := status.Convert(err)
 	e := &Error{Code: s.Code(), Message: s.Message(), Node: node}
 	for _, d := range s.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+			e.fromNode = true
 			e.Reason = info.GetReason()
 			e.Needed, _ = strconv.Atoi(info.GetMetadata()["needed"])
 			e.Answered, _ = strconv.Atoi(info.GetMetadata()["answered"])

@@ -138,11 +138,12 @@ func WithSeed(seed uint64) Option {
 type ReqOption func(*requestOptions)
 
 type requestOptions struct {
-	causalContext string
-	contentType   string
-	r, pr         Quorum
-	w, dw, pw     Quorum
-	timeout       time.Duration
+	causalContext  string
+	contentType    string
+	idempotencyKey string
+	r, pr          Quorum
+	w, dw, pw      Quorum
+	timeout        time.Duration
 }
 
 func collect(opts []ReqOption) requestOptions {
@@ -158,6 +159,16 @@ func collect(opts []ReqOption) requestOptions {
 // write is concurrent with whatever the key holds.
 func WithContext(causalContext string) ReqOption {
 	return func(o *requestOptions) { o.causalContext = causalContext }
+}
+
+// WithIdempotencyKey names a Put or Delete (at most 64 bytes) instead of
+// the fresh random key the client gives every write. The client resends a
+// write, under the same key, when the node it went to fails before
+// answering; nodes store a write they already hold under its key and value
+// once. Give your own key to make your application's retries of one write,
+// across calls or restarts, equally safe.
+func WithIdempotencyKey(key string) ReqOption {
+	return func(o *requestOptions) { o.idempotencyKey = key }
 }
 
 // WithContentType sets the content type stored with a Put's value.

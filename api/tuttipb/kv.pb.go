@@ -298,18 +298,22 @@ func (x *GetResponse) GetContext() string {
 }
 
 type PutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
-	ContentType   string                 `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Context       string                 `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
-	W             int32                  `protobuf:"varint,6,opt,name=w,proto3" json:"w,omitempty"`
-	Dw            int32                  `protobuf:"varint,7,opt,name=dw,proto3" json:"dw,omitempty"`
-	Pw            int32                  `protobuf:"varint,8,opt,name=pw,proto3" json:"pw,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Bucket      []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key         []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value       []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	ContentType string                 `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Context     string                 `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	W           int32                  `protobuf:"varint,6,opt,name=w,proto3" json:"w,omitempty"`
+	Dw          int32                  `protobuf:"varint,7,opt,name=dw,proto3" json:"dw,omitempty"`
+	Pw          int32                  `protobuf:"varint,8,opt,name=pw,proto3" json:"pw,omitempty"`
+	TimeoutMs   int64                  `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// idempotency_key names this write (at most 64 bytes): a Put resent with
+	// the same key and value, after an attempt whose outcome is unknown, is
+	// stored once. Package client sets a fresh one for every Put.
+	IdempotencyKey string `protobuf:"bytes,10,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PutRequest) Reset() {
@@ -405,6 +409,13 @@ func (x *PutRequest) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *PutRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type PutResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Context       string                 `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
@@ -450,16 +461,18 @@ func (x *PutResponse) GetContext() string {
 }
 
 type DeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Context       string                 `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
-	W             int32                  `protobuf:"varint,4,opt,name=w,proto3" json:"w,omitempty"`
-	Dw            int32                  `protobuf:"varint,5,opt,name=dw,proto3" json:"dw,omitempty"`
-	Pw            int32                  `protobuf:"varint,6,opt,name=pw,proto3" json:"pw,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bucket    []byte                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Context   string                 `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	W         int32                  `protobuf:"varint,4,opt,name=w,proto3" json:"w,omitempty"`
+	Dw        int32                  `protobuf:"varint,5,opt,name=dw,proto3" json:"dw,omitempty"`
+	Pw        int32                  `protobuf:"varint,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// idempotency_key is as in PutRequest.
+	IdempotencyKey string `protobuf:"bytes,8,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -539,6 +552,13 @@ func (x *DeleteRequest) GetTimeoutMs() int64 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *DeleteRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type DeleteResponse struct {
@@ -1054,7 +1074,7 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12-\n" +
 	"\bsiblings\x18\x03 \x03(\v2\x11.tutti.v1.SiblingR\bsiblings\x12\x18\n" +
-	"\acontext\x18\x04 \x01(\tR\acontext\"\xd6\x01\n" +
+	"\acontext\x18\x04 \x01(\tR\acontext\"\xff\x01\n" +
 	"\n" +
 	"PutRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
@@ -1066,9 +1086,11 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x02dw\x18\a \x01(\x05R\x02dw\x12\x0e\n" +
 	"\x02pw\x18\b \x01(\x05R\x02pw\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\t \x01(\x03R\ttimeoutMs\"'\n" +
+	"timeout_ms\x18\t \x01(\x03R\ttimeoutMs\x12'\n" +
+	"\x0fidempotency_key\x18\n" +
+	" \x01(\tR\x0eidempotencyKey\"'\n" +
 	"\vPutResponse\x12\x18\n" +
-	"\acontext\x18\x01 \x01(\tR\acontext\"\xa0\x01\n" +
+	"\acontext\x18\x01 \x01(\tR\acontext\"\xc9\x01\n" +
 	"\rDeleteRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
@@ -1077,7 +1099,8 @@ const file_tutti_v1_kv_proto_rawDesc = "" +
 	"\x02dw\x18\x05 \x01(\x05R\x02dw\x12\x0e\n" +
 	"\x02pw\x18\x06 \x01(\x05R\x02pw\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\"*\n" +
+	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\x12'\n" +
+	"\x0fidempotency_key\x18\b \x01(\tR\x0eidempotencyKey\"*\n" +
 	"\x0eDeleteResponse\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\tR\acontext\"\r\n" +
 	"\vRingRequest\"\xc4\x01\n" +

@@ -626,9 +626,11 @@ type CoordinateRequest struct {
 	ContentType string                 `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// context is the client's causal context in its decoded (unsigned) form:
 	// the version vector, then the latest time of the versions it covers.
-	Context       []byte          `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
-	Delete        bool            `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
-	Options       *RequestOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
+	Context []byte          `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	Delete  bool            `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
+	Options *RequestOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
+	// write_id is the client's idempotency key, empty when it gave none.
+	WriteId       string `protobuf:"bytes,8,opt,name=write_id,json=writeId,proto3" json:"write_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,6 +712,13 @@ func (x *CoordinateRequest) GetOptions() *RequestOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *CoordinateRequest) GetWriteId() string {
+	if x != nil {
+		return x.WriteId
+	}
+	return ""
 }
 
 type CoordinateResult struct {
@@ -963,7 +972,7 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x04sync\x18\x04 \x01(\bR\x04sync\x12\x19\n" +
 	"\bhint_for\x18\x05 \x01(\tR\ahintFor\".\n" +
 	"\x12ReplicaWriteResult\x12\x18\n" +
-	"\adurable\x18\x01 \x01(\bR\adurable\"\xdc\x01\n" +
+	"\adurable\x18\x01 \x01(\bR\adurable\"\xf7\x01\n" +
 	"\x11CoordinateRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -971,7 +980,8 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x18\n" +
 	"\acontext\x18\x05 \x01(\fR\acontext\x12\x16\n" +
 	"\x06delete\x18\x06 \x01(\bR\x06delete\x122\n" +
-	"\aoptions\x18\a \x01(\v2\x18.tutti.v1.RequestOptionsR\aoptions\"_\n" +
+	"\aoptions\x18\a \x01(\v2\x18.tutti.v1.RequestOptionsR\aoptions\x12\x19\n" +
+	"\bwrite_id\x18\b \x01(\tR\awriteId\"_\n" +
 	"\x10CoordinateResult\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\fR\acontext\x121\n" +
 	"\afailure\x18\x02 \x01(\v2\x17.tutti.v1.QuorumFailureR\afailure\"o\n" +

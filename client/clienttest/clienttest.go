@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -47,8 +48,22 @@ type Call struct {
 }
 
 // Hook, when set, sees every request before the fake handles it; a non-nil
-// error (use status.Error) is returned to the client instead of an answer.
+// error (use status.Error, or Unavailable) is returned to the client
+// instead of an answer.
 type Hook func(node int, method string, req proto.Message) error
+
+// Unavailable is codes.Unavailable as a node answers it, with the
+// ErrorInfo detail that tells a client it came from the node (as an unmet
+// quorum does) rather than from a broken connection.
+func Unavailable(message string) error {
+	st, err := status.New(codes.Unavailable, message).WithDetails(&errdetails.ErrorInfo{
+		Reason: "REPLICAS_UNAVAILABLE", Domain: "tutti-kv.io",
+	})
+	if err != nil {
+		panic(err) // an ErrorInfo always marshals
+	}
+	return st.Err()
+}
 
 // Cluster is a fake cluster. Its methods are safe for concurrent use.
 type Cluster struct {
@@ -76,6 +91,10 @@ type fakeNode struct {
 type object struct {
 	siblings []*tuttipb.Sibling
 	deleted  bool
+	// written holds the idempotency keys of the puts applied, each with its
+	// value: a put resent under its key and value is applied once, as
+	// nodes do.
+	written map[string]string
 	// version names the object's current state; see context.
 	version int64
 }
@@ -323,6 +342,15 @@ func (s *kvServer) Put(_ context.Context, req *tuttipb.PutRequest) (*tuttipb.Put
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.objectLocked(req.GetBucket(), req.GetKey())
+	if id := req.GetIdempotencyKey(); id != "" {
+		if v, ok := o.written[id]; ok && v == string(req.GetValue()) {
+			return &tuttipb.PutResponse{Context: o.context()}, nil
+		}
+		if o.written == nil {
+			o.written = map[string]string{}
+		}
+		o.written[id] = string(req.GetValue())
+	}
 	if o.deleted || req.GetContext() == o.context() || c.propsLocked(string(req.GetBucket())).GetConflict() == "lww" {
 		o.siblings = nil
 	}

@@ -7,6 +7,8 @@ package kv
 import (
 	"context"
 	"time"
+
+	"github.com/tutti-kv/tutti/internal/object"
 )
 
 // Service is what one node offers its clients. Implementations are safe for
@@ -55,6 +57,8 @@ type LocalVersion struct {
 	ContentType  string    `json:"content_type,omitempty"`
 	LastModified time.Time `json:"last_modified"`
 	Deleted      bool      `json:"deleted,omitempty"`
+	// WriteID is the idempotency key the write came with, if any.
+	WriteID string `json:"write_id,omitempty"`
 }
 
 // Options are the per-request knobs. Zero values mean "the bucket's
@@ -97,6 +101,10 @@ type PutRequest struct {
 	Value       []byte
 	ContentType string
 	Context     string
+	// WriteID is the client's idempotency key (at most
+	// object.MaxWriteIDBytes), empty for none: a write resent with the same
+	// WriteID and value is stored once.
+	WriteID string
 	Options
 }
 
@@ -111,6 +119,8 @@ type PutResult struct {
 type DeleteRequest struct {
 	Bucket, Key []byte
 	Context     string
+	// WriteID is as in PutRequest.
+	WriteID string
 	Options
 }
 
@@ -153,4 +163,12 @@ type Member struct {
 	// this member, waiting to be handed off.
 	HintsPending int
 	HintBytes    int64
+}
+
+// CheckWriteID refuses an idempotency key over object.MaxWriteIDBytes.
+func CheckWriteID(id string) error {
+	if len(id) > object.MaxWriteIDBytes {
+		return Errorf(BadRequest, "idempotency key is %d bytes, the limit is %d", len(id), object.MaxWriteIDBytes)
+	}
+	return nil
 }

@@ -78,13 +78,14 @@ func (n *Node) coordinate(ctx context.Context, st *ringState, pl place, seen obj
 }
 
 // forward hands a write to a replica of the key, which coordinates it. It
-// tries the owners in preference order, moving on only when a request
-// certainly was not delivered (a retry of a delivered write could store it
-// twice as two siblings).
+// tries the owners in preference order, moving on when a request certainly
+// was not delivered or, for a write with an idempotency key, when the owner
+// failed to answer: without the key, a retry of a delivered write could
+// store it twice as two siblings.
 func (n *Node) forward(ctx context.Context, st *ringState, pl place, seen object.Causal, content object.Content, opts resolved) (object.Causal, error) {
 	req := &tuttipb.PeerRequest{From: n.cfg.ID, Body: &tuttipb.PeerRequest_Coordinate{Coordinate: &tuttipb.CoordinateRequest{
 		Bucket: pl.Bucket, Key: pl.Key.Key, Value: content.Value, ContentType: content.ContentType,
-		Context: object.AppendCausal(nil, seen), Delete: content.Deleted,
+		Context: object.AppendCausal(nil, seen), Delete: content.Deleted, WriteId: content.WriteID,
 		Options: &tuttipb.RequestOptions{R: int32(opts.r), W: int32(opts.w), Dw: int32(opts.dw), Pr: int32(opts.pr), Pw: int32(opts.pw), TimeoutMs: opts.timeout.Milliseconds()},
 	}}}
 	fwd := coordinator.NewForward(st.ring.Owners(pl.Partition))
@@ -95,7 +96,7 @@ func (n *Node) forward(ctx context.Context, st *ringState, pl place, seen object
 		}
 		resp, err := n.peers.Call(ctx, st.addr(owner), req)
 		if err != nil {
-			if transport.NotSent(err) {
+			if transport.NotSent(err) || (content.WriteID != "" && ctx.Err() == nil) {
 				continue
 			}
 			return object.Causal{}, kv.Errorf(kv.Unavailable, "forwarding the write to replica %s failed (it may or may not have been applied): %v", owner, err)
@@ -291,6 +292,9 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 	if len(c.Value) > n.cfg.Limits.MaxValueBytes {
 		return errorResponse(kv.Errorf(kv.TooLarge, "value over the limit"))
 	}
+	if err := kv.CheckWriteID(c.WriteId); err != nil {
+		return errorResponse(err)
+	}
 	pl := st.place(c.Bucket, c.Key)
 	if !st.owns(pl.Partition, n.cfg.ID) {
 		return &tuttipb.PeerResponse{Code: tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA, Error: n.cfg.ID + " is not a replica of the key"}
@@ -312,7 +316,7 @@ func (n *Node) handleCoordinate(ctx context.Context, st *ringState, c *tuttipb.C
 		ctx, cancel = context.WithTimeout(ctx, opts.timeout)
 		defer cancel()
 	}
-	content := object.Content{Value: c.Value, ContentType: c.ContentType, Deleted: c.Delete}
+	content := object.Content{Value: c.Value, ContentType: c.ContentType, Deleted: c.Delete, WriteID: c.WriteId}
 	written, err := n.coordinate(ctx, st, pl, seen, content, opts)
 	if err != nil {
 		var e *kv.Error

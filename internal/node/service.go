@@ -262,13 +262,16 @@ func (n *Node) Put(ctx context.Context, req *kv.PutRequest) (*kv.PutResult, erro
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return n.write(ctx, req.Bucket, req.Key, object.Content{Value: req.Value, ContentType: ct}, req.Context, req.Options)
+	return n.write(ctx, req.Bucket, req.Key, object.Content{Value: req.Value, ContentType: ct, WriteID: req.WriteID}, req.Context, req.Options)
 }
 
 // Delete writes a tombstone over the versions the context covers; without
 // a context it reads the key first and deletes what the read saw.
 func (n *Node) Delete(ctx context.Context, req *kv.DeleteRequest) (*kv.PutResult, error) {
 	if err := n.checkNames(req.Bucket, req.Key); err != nil {
+		return nil, err
+	}
+	if err := kv.CheckWriteID(req.WriteID); err != nil {
 		return nil, err
 	}
 	causal := req.Context
@@ -282,10 +285,13 @@ func (n *Node) Delete(ctx context.Context, req *kv.DeleteRequest) (*kv.PutResult
 		}
 		causal = got.Context
 	}
-	return n.write(ctx, req.Bucket, req.Key, object.Content{Deleted: true}, causal, req.Options)
+	return n.write(ctx, req.Bucket, req.Key, object.Content{Deleted: true, WriteID: req.WriteID}, causal, req.Options)
 }
 
 func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Content, causal string, o kv.Options) (*kv.PutResult, error) {
+	if err := kv.CheckWriteID(content.WriteID); err != nil {
+		return nil, err
+	}
 	seen, err := object.DecodeContext(causal, n.ctxKey)
 	if err != nil {
 		return nil, kv.Errorf(kv.BadRequest, "malformed or forged context: %v", err)
@@ -406,6 +412,7 @@ func (n *Node) localObject(obj *object.Object) *kv.LocalObject {
 			ContentType:  e.Value.ContentType,
 			LastModified: time.Unix(0, e.Value.Modified.Wall).UTC(),
 			Deleted:      e.Value.Deleted,
+			WriteID:      e.Value.WriteID,
 		})
 	}
 	return lo

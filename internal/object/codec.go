@@ -25,11 +25,16 @@ import (
 //	entries, sorted by dot, each:
 //	  uvarint  index of the dot's actor in the context
 //	  uvarint  dot counter
-//	  byte     flags: bit 0 deleted, other bits zero
+//	  byte     flags: bit 0 deleted, bit 1 has a write id, other bits zero
 //	  varint   Modified.Wall (zig-zag)
 //	  uvarint  Modified.Logical
 //	  uvarint  content type length, then its bytes
 //	  uvarint  value length, then its bytes (zero for tombstones)
+//	  only with flag bit 1: uvarint write id length (1 to
+//	  MaxWriteIDBytes), then its bytes
+//
+// The write id came after the first objects were stored; objects without
+// one encode as before.
 const FormatVersion = 1
 
 // MaxDecodedEntries bounds the entries Decode accepts. It is well above
@@ -41,7 +46,11 @@ const MaxDecodedEntries = 16 * MaxSiblings
 // one-byte fields.
 const minEncodedEntry = 7
 
-const flagDeleted = 1
+const (
+	flagDeleted = 1 << iota
+	flagWriteID
+	knownFlags = flagDeleted | flagWriteID
+)
 
 // ErrCorrupt is wrapped by Decode's errors.
 var ErrCorrupt = errors.New("object: corrupt encoding")
@@ -72,6 +81,9 @@ func AppendEncode(dst []byte, o *Object) []byte {
 		if c.Deleted {
 			flags |= flagDeleted
 		}
+		if c.WriteID != "" {
+			flags |= flagWriteID
+		}
 		dst = binary.AppendUvarint(dst, uint64(actor))
 		dst = binary.AppendUvarint(dst, e.Dot.Counter)
 		dst = append(dst, flags)
@@ -81,6 +93,10 @@ func AppendEncode(dst []byte, o *Object) []byte {
 		dst = append(dst, c.ContentType...)
 		dst = binary.AppendUvarint(dst, uint64(len(c.Value)))
 		dst = append(dst, c.Value...)
+		if c.WriteID != "" {
+			dst = binary.AppendUvarint(dst, uint64(len(c.WriteID)))
+			dst = append(dst, c.WriteID...)
+		}
 	}
 	return dst
 }
@@ -91,7 +107,7 @@ func sizeBound(s dvv.Set[Content]) int {
 	const maxUvarint = binary.MaxVarintLen64
 	n := 1 + maxUvarint + len(s.Context)*2*maxUvarint + maxUvarint
 	for _, e := range s.Entries {
-		n += 7*maxUvarint + len(e.Value.ContentType) + len(e.Value.Value)
+		n += 8*maxUvarint + len(e.Value.ContentType) + len(e.Value.Value) + len(e.Value.WriteID)
 	}
 	return n
 }
@@ -131,13 +147,18 @@ func Decode(b []byte) (*Object, error) {
 		e.Value.ContentType = string(d.lengthPrefixed("content type"))
 		e.Value.Value = d.lengthPrefixed("value")
 		e.Value.Deleted = flags&flagDeleted != 0
+		if flags&flagWriteID != 0 {
+			e.Value.WriteID = string(d.lengthPrefixed("write id"))
+		}
 		switch {
 		case d.err != nil:
 			return nil, d.err
 		case actor >= uint64(len(ctx)):
 			return nil, fmt.Errorf("%w: entry %d: actor index %d out of range", ErrCorrupt, i, actor)
-		case flags&^flagDeleted != 0:
+		case flags&^knownFlags != 0:
 			return nil, fmt.Errorf("%w: entry %d: unknown flags %#x", ErrCorrupt, i, flags)
+		case flags&flagWriteID != 0 && (e.Value.WriteID == "" || len(e.Value.WriteID) > MaxWriteIDBytes):
+			return nil, fmt.Errorf("%w: entry %d: write id of %d bytes", ErrCorrupt, i, len(e.Value.WriteID))
 		case e.Value.Deleted && len(e.Value.Value) > 0:
 			return nil, fmt.Errorf("%w: entry %d: tombstone with a value", ErrCorrupt, i)
 		}

@@ -113,7 +113,10 @@ func TestDecodeRejectsMalformedInput(t *testing.T) {
 		"zero counter":          raw(v1, ctx, 1, entry(0, 0, 0, "a")),
 		"actor index too large": raw(v1, ctx, 1, entry(2, 1, 0, "a")),
 		"tombstone with value":  raw(v1, ctx, 1, entry(0, 1, 1, "a")),
-		"unknown flag":          raw(v1, ctx, 1, entry(0, 1, 2, "a")),
+		"unknown flag":          raw(v1, ctx, 1, entry(0, 1, 4, "a")),
+		"write id flag, no id":  raw(v1, ctx, 1, entry(0, 1, 2, "a")),
+		"empty write id":        raw(v1, ctx, 1, entry(0, 1, 2, "a"), 0),
+		"write id too long":     raw(v1, ctx, 1, entry(0, 1, 2, "a"), MaxWriteIDBytes+1, bytes.Repeat([]byte{'i'}, MaxWriteIDBytes+1)),
 		"count beyond input":    raw(v1, ctx, 3, entry(0, 1, 0, "a")),
 		"huge count":            raw(v1, ctx, uint64(1)<<62),
 		"value beyond input":    raw(v1, ctx, 1, 0, 1, []byte{0}, 0, 0, 0, 100, "abc"),
@@ -142,6 +145,21 @@ func TestEncodingLayout(t *testing.T) {
 	if got := Encode(o); !bytes.Equal(got, want) {
 		t.Fatalf("Encode = %v, want %v", got, want)
 	}
+	// A write id sets flag bit 1 and follows the value.
+	o, _, _ = (*Object)(nil).Update(nil, dvv.Dot{Actor: 300, Counter: 2},
+		Content{Value: []byte("hi"), ContentType: "t", Modified: hlc.Timestamp{Wall: -1, Logical: 3}, WriteID: "k1"}, Siblings)
+	want = []byte{
+		1,
+		1, 0xac, 2, 2,
+		1,
+		0, 2, 2, // flags: has a write id
+		1, 3,
+		1, 't', 2, 'h', 'i',
+		2, 'k', '1',
+	}
+	if got := Encode(o); !bytes.Equal(got, want) {
+		t.Fatalf("Encode with a write id = %v, want %v", got, want)
+	}
 }
 
 func FuzzDecode(f *testing.F) {
@@ -152,6 +170,8 @@ func FuzzDecode(f *testing.F) {
 	o, _, _ = o.Update(nil, dvv.Dot{Actor: 3, Counter: 9}, Content{Deleted: true}, Siblings)
 	f.Add(Encode(o))
 	o, _, _ = o.Update(o.Context, dvv.Dot{Actor: 3, Counter: 20}, Content{Value: []byte("x"), Modified: hlc.Timestamp{Wall: -5, Logical: 1}}, LWW)
+	f.Add(Encode(o))
+	o, _, _ = o.Update(nil, dvv.Dot{Actor: 4, Counter: 1}, Content{Value: []byte("y"), WriteID: "0123456789abcdef"}, Siblings)
 	f.Add(Encode(o))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := Decode(b)

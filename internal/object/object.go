@@ -20,6 +20,7 @@
 package object
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,6 +51,23 @@ type Content struct {
 	Modified hlc.Timestamp
 	// Deleted marks a tombstone, which has no value.
 	Deleted bool
+	// WriteID is the client's idempotency key for the write that made this
+	// version, empty when it gave none. A write resent with the same key
+	// and content is the same write: Update's callers skip it when the copy
+	// already holds it (Holds), and Live shows it once when two
+	// coordinators each stored it. At most MaxWriteIDBytes long.
+	WriteID string
+}
+
+// MaxWriteIDBytes is the longest WriteID accepted.
+const MaxWriteIDBytes = 64
+
+// sameWrite reports whether a and b are one client write stored twice: the
+// same idempotency key and the same content. Matching content as well as
+// the key means a key reused for a different write hides nothing.
+func sameWrite(a, b Content) bool {
+	return a.WriteID != "" && a.WriteID == b.WriteID && a.Deleted == b.Deleted &&
+		a.ContentType == b.ContentType && bytes.Equal(a.Value, b.Value)
 }
 
 // Entry is one version with the dot of the write that made it.
@@ -178,15 +196,39 @@ func lwwLess(a, b Entry) bool {
 	return a.Dot.Compare(b.Dot) < 0
 }
 
-// Live returns the versions that are not tombstones.
+// Live returns the versions that are not tombstones, as clients see them:
+// versions that are one write stored under two dots (a write retried on a
+// second coordinator, see Content.WriteID) appear once, as the one with the
+// least dot. They stay apart in the object itself, where merging them away
+// could not be made order-independent; the next write whose context covers
+// the key replaces both.
 func (o *Object) Live() []Entry {
 	var live []Entry
+next:
 	for _, e := range o.set().Entries {
-		if !e.Value.Deleted {
-			live = append(live, e)
+		if e.Value.Deleted {
+			continue
 		}
+		for _, kept := range live {
+			if sameWrite(kept.Value, e.Value) {
+				continue next
+			}
+		}
+		live = append(live, e)
 	}
 	return live
+}
+
+// Holds reports whether o already holds a version made by the write c (same
+// WriteID, same content). A coordinator receiving such a write again, a
+// client's retry, stores no second version.
+func (o *Object) Holds(c Content) bool {
+	for _, e := range o.set().Entries {
+		if sameWrite(e.Value, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsDeleted reports whether o has versions and all are tombstones.

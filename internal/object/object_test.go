@@ -251,3 +251,49 @@ func TestPolicyString(t *testing.T) {
 		t.Fatal("Policy.String is wrong")
 	}
 }
+
+func TestRetriedWriteShowsOnce(t *testing.T) {
+	// A client's write stored by two coordinators under two dots, as when
+	// the first died before answering and the client resent it elsewhere.
+	write := Content{Value: []byte("v"), ContentType: "text/plain", WriteID: "k1"}
+	first, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 1, Counter: 1}, write, Siblings)
+	retry, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 2, Counter: 1}, write, Siblings)
+	other, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 3, Counter: 1}, Content{Value: []byte("w")}, Siblings)
+	merged := mergeSiblings(mergeSiblings(first, retry), other)
+	if len(merged.Entries) != 3 {
+		t.Fatalf("object holds %d versions, want all 3 (a merge keeps both dots)", len(merged.Entries))
+	}
+	live := merged.Live()
+	if len(live) != 2 || live[0].Dot != (dvv.Dot{Actor: 1, Counter: 1}) || string(live[1].Value.Value) != "w" {
+		t.Fatalf("Live = %+v, want the retried write once (least dot) and the other write", live)
+	}
+	if !merged.Holds(write) || !first.Holds(write) || other.Holds(write) {
+		t.Fatal("Holds does not find the write by its id and content")
+	}
+	// A write covering the key replaces both dots of the retried write.
+	next, _, _ := merged.Update(merged.Context, dvv.Dot{Actor: 1, Counter: 2}, Content{Value: []byte("x")}, Siblings)
+	if got := next.Live(); len(got) != 1 || string(got[0].Value.Value) != "x" {
+		t.Fatalf("after a covering write Live = %+v", got)
+	}
+}
+
+func TestReusedWriteIDHidesNothing(t *testing.T) {
+	// The same key with another value, or none, is another write.
+	a, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 1, Counter: 1}, Content{Value: []byte("a"), WriteID: "k"}, Siblings)
+	b, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 2, Counter: 1}, Content{Value: []byte("b"), WriteID: "k"}, Siblings)
+	c, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 3, Counter: 1}, Content{Value: []byte("a")}, Siblings)
+	d, _, _ := (*Object)(nil).Update(nil, dvv.Dot{Actor: 4, Counter: 1}, Content{Value: []byte("a"), ContentType: "text/plain", WriteID: "k"}, Siblings)
+	merged := mergeSiblings(mergeSiblings(a, b), mergeSiblings(c, d))
+	if got := merged.Live(); len(got) != 4 {
+		t.Fatalf("Live = %+v, want all 4 versions", got)
+	}
+	if a.Holds(Content{Value: []byte("b"), WriteID: "k"}) || c.Holds(Content{Value: []byte("a")}) {
+		t.Fatal("Holds matched a different write")
+	}
+}
+
+// Merge2 merges under Siblings.
+func mergeSiblings(a, b *Object) *Object {
+	m, _ := Merge(a, b, Siblings)
+	return m
+}

@@ -79,13 +79,16 @@ func (w *world) merge(i, j int) {
 }
 
 func drawContent(t *rapid.T, modified hlc.Timestamp) Content {
+	// Few write ids, so that some versions share one.
+	id := rapid.SampledFrom([]string{"", "", "id-1", "id-2"}).Draw(t, "writeID")
 	if rapid.IntRange(0, 4).Draw(t, "kind") == 0 {
-		return Content{Modified: modified, Deleted: true}
+		return Content{Modified: modified, Deleted: true, WriteID: id}
 	}
 	return Content{
 		Value:       rapid.SliceOfN(rapid.Byte(), 1, 40).Draw(t, "value"),
 		ContentType: rapid.SampledFrom([]string{"", "text/plain", "application/json"}).Draw(t, "type"),
 		Modified:    modified,
+		WriteID:     id,
 	}
 }
 
@@ -115,7 +118,7 @@ func equalObjects(a, b *Object) bool {
 
 func equalContent(a, b Content) bool {
 	return bytes.Equal(a.Value, b.Value) && a.ContentType == b.ContentType &&
-		a.Modified == b.Modified && a.Deleted == b.Deleted
+		a.Modified == b.Modified && a.Deleted == b.Deleted && a.WriteID == b.WriteID
 }
 
 // sameEntries compares entries field by field, not through the codec.

@@ -142,13 +142,25 @@ func Latest(obj *object.Object) hlc.Timestamp { return object.CausalOf(obj).Late
 // ctx: it reads the local copy, takes a fresh dot, stamps the version later
 // than every version it replaces or sits beside, local or seen by the
 // client (so that LWW order never contradicts causality), applies the
-// update under policy p and stores the result (durably when sync is set). It returns the new object, its
-// encoding and how many concurrent versions LWW dropped. Nothing is stored
-// when it fails.
+// update under policy p and stores the result (durably when sync is set).
+// It returns the new object, its encoding and how many concurrent versions
+// LWW dropped. Nothing is stored when it fails.
+//
+// A write the local copy already holds (same WriteID and content: a
+// client's retry) takes no dot: the copy is stored again as it is, durably
+// when sync is set, and returned for the caller to replicate, so that the
+// retry is acknowledged only once W replicas hold the first attempt.
 func (s *Store) Coordinate(k Key, ctx object.Causal, content object.Content, p object.Policy, sync bool) (*object.Object, []byte, int, error) {
 	local, _, err := s.Read(k)
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	if content.WriteID != "" && local.Holds(content) {
+		encoded := object.Encode(local)
+		if err := s.write(k, encoded, sync); err != nil {
+			return nil, nil, 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
+		}
+		return local, encoded, 0, nil
 	}
 	counter, err := s.Counter.Next()
 	if err != nil {

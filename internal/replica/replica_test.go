@@ -262,3 +262,46 @@ func TestHints(t *testing.T) {
 		t.Fatal("DeleteHint of the node's own copy was accepted")
 	}
 }
+
+// TestRetriedWriteTakesNoDot: a coordinator that already holds a client's
+// write (the first attempt reached it) stores no second version for the
+// retry; one that does not hold it stores it, and clients see it once.
+func TestRetriedWriteTakesNoDot(t *testing.T) {
+	a, b := newStore(t, storage.NewMemory(), 1), newStore(t, storage.NewMemory(), 100)
+	write := object.Content{Value: []byte("x"), WriteID: "retry-1"}
+	first, enc, _, err := a.Coordinate(key, object.Causal{}, write, object.Siblings, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Apply(key, enc, object.Siblings, false); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _, err := b.Coordinate(key, object.Causal{}, write, object.Siblings, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Entries) != 1 || again.Entries[0].Dot != first.Entries[0].Dot {
+		t.Fatalf("retry on a holder gave %+v, want the first attempt's version only", again.Entries)
+	}
+	// The same id with another value is another write.
+	other, _, _, err := b.Coordinate(key, object.Causal{}, object.Content{Value: []byte("y"), WriteID: "retry-1"}, object.Siblings, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(other.Entries) != 2 {
+		t.Fatalf("a different write under a reused id gave %+v, want two versions", other.Entries)
+	}
+	// A coordinator the first attempt did not reach stores the retry; once
+	// the copies meet, clients see the write once.
+	c := newStore(t, storage.NewMemory(), 200)
+	_, enc, _, err = c.Coordinate(key, object.Causal{}, write, object.Siblings, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(key, enc, object.Siblings, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(t, a); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("a shows %v after the retry's copy arrived, want [x]", got)
+	}
+}

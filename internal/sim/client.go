@@ -23,9 +23,16 @@ type client struct {
 	ctx map[string]string
 	seq int
 	// op is the history index of the operation in flight (-1: none), id
-	// its request id.
-	op int
-	id uint64
+	// the request id of its latest send, node where that went, body what
+	// was sent and sends how many times.
+	op    int
+	id    uint64
+	node  string
+	body  any
+	sends int
+	// delivered says a send of the operation reached a node, so a failed
+	// operation may still have been applied.
+	delivered bool
 	// done is called when the operation in flight completes.
 	done func(check.Op)
 }
@@ -90,22 +97,62 @@ func (c *client) invoke(r Request, done func(check.Op)) {
 			r.Value = fmt.Sprintf("%s-%d", c.name, c.seq)
 		}
 		o.Value = r.Value
-		body = clientWrite{key: k, content: object.Content{Value: []byte(r.Value), ContentType: "text/plain"}, context: r.Context, q: r.Quorums, op: o.Index}
+		body = clientWrite{key: k, content: object.Content{Value: []byte(r.Value), ContentType: "text/plain", WriteID: c.writeID(o.Index)}, context: r.Context, q: r.Quorums, op: o.Index}
 	case check.Delete:
-		body = clientWrite{key: k, content: object.Content{Deleted: true}, context: r.Context, q: r.Quorums, op: o.Index}
+		body = clientWrite{key: k, content: object.Content{Deleted: true, WriteID: c.writeID(o.Index)}, context: r.Context, q: r.Quorums, op: o.Index}
 	}
 	w.history = append(w.history, o)
-	c.op, c.id, c.done = o.Index, w.requestID(), done
+	c.op, c.done, c.body, c.sends, c.delivered = o.Index, done, body, 0, false
 	w.tracef("invoke %s op %d -> %s: %s", c.name, o.Index, r.Node, describe(body))
-	w.net.send(message{from: c.name, to: r.Node, id: c.id, body: body})
-	op, id := c.op, c.id
+	c.send(r.Node)
+	op := c.op
 	// The client gives up once every hop has had its timeout: an answer may
 	// still be on its way, so the outcome is unknown.
 	w.after(c.patience(r.Quorums), func() {
-		if c.op == op && c.id == id {
+		if c.op == op {
 			c.complete(check.Info, nil)
 		}
 	})
+}
+
+// writeID is the idempotency key of the write op, when clients give them.
+func (c *client) writeID(op int) string {
+	if !c.w.opts.Retry {
+		return ""
+	}
+	return fmt.Sprintf("%s-w%d", c.name, op)
+}
+
+func (c *client) send(node string) {
+	c.id, c.node = c.w.requestID(), node
+	c.sends++
+	c.w.net.send(message{from: c.name, to: node, id: c.id, body: c.body})
+}
+
+// resend sends the operation in flight again, to another node, as package
+// client does when a node refused the request or died before answering.
+// It reports false when clients do not resend or every node was tried.
+func (c *client) resend() bool {
+	w := c.w
+	if !w.opts.Retry || c.sends >= len(w.nodes) {
+		return false
+	}
+	next := w.nodes[w.rng.IntN(len(w.nodes))].id
+	for next == c.node {
+		next = w.nodes[w.rng.IntN(len(w.nodes))].id
+	}
+	w.tracef("resend %s op %d -> %s", c.name, c.op, next)
+	w.resent[c.op] = true
+	w.stats.Resends++
+	c.send(next)
+	return true
+}
+
+// nodeStopped breaks the connection of a request in flight to node.
+func (c *client) nodeStopped(node string) {
+	if c.op >= 0 && c.node == node {
+		c.w.net.send(message{from: node, to: c.name, id: c.id, body: connLost{}})
+	}
 }
 
 func (c *client) patience(q Quorums) time.Duration {
@@ -119,7 +166,19 @@ func (c *client) receive(m message) {
 	switch b := m.body.(type) {
 	case refused:
 		// The node was down: the request reached no one.
-		c.complete(check.Fail, nil)
+		if !c.resend() {
+			if c.delivered {
+				c.complete(check.Info, nil)
+			} else {
+				c.complete(check.Fail, nil)
+			}
+		}
+	case connLost:
+		// The node stopped with the request: it may have been applied.
+		c.delivered = true
+		if !c.resend() {
+			c.complete(check.Info, nil)
+		}
 	case clientResult:
 		switch {
 		case b.err == nil:

@@ -74,7 +74,12 @@ type replicaReadResp struct {
 // was not delivered (transport.ErrNotSent).
 type refused struct{}
 
+// connLost tells a client that the node its request went to stopped before
+// answering: the connection broke, and the request may have been applied.
+type connLost struct{}
+
 func (clientResult) isReply()     {}
+func (connLost) isReply()         {}
 func (coordinateResp) isReply()   {}
 func (replicaWriteResp) isReply() {}
 func (replicaReadResp) isReply()  {}
@@ -135,7 +140,8 @@ func (m replicaReadResp) String() string {
 	obj, _ := object.Decode(m.encoded)
 	return "read ok " + objectString(obj)
 }
-func (refused) String() string { return "connection refused" }
+func (refused) String() string  { return "connection refused" }
+func (connLost) String() string { return "connection lost" }
 
 func (q Quorums) String() string {
 	return fmt.Sprintf("r=%d w=%d dw=%d pr=%d pw=%d", q.R, q.W, q.DW, q.PR, q.PW)

@@ -559,6 +559,9 @@ func (n *Node) stop() bool {
 	n.up = false
 	n.incarnation++
 	n.pending = nil
+	for _, c := range n.w.clients {
+		c.nodeStopped(n.id)
+	}
 	return true
 }
 

@@ -41,6 +41,11 @@ type Options struct {
 	// Sloppy makes both buckets use sloppy quorums: an unreachable owner is
 	// replaced by a substitute that keeps a hint and hands it off later.
 	Sloppy bool
+	// Retry makes clients behave as package client does: every write
+	// carries an idempotency key, and a request whose node refused it or
+	// stopped before answering is resent, under the same key, to another
+	// node until the client's patience runs out.
+	Retry bool
 
 	// Phases: faults and client load for Safety, then Liveness to heal and
 	// settle.
@@ -233,5 +238,7 @@ func Draw(seed uint64) Options {
 	o.TornTail = r.IntN(2) == 0
 	o.Skew = maybe(0.7, time.Duration(r.IntN(5000))*time.Millisecond)
 	o.Drift = []float64{0, 1e-5, 1e-3, 5e-2}[r.IntN(4)]
+	// Drawn last, so that the draws above stay those of earlier versions.
+	o.Retry = r.IntN(10) < 7
 	return o
 }

@@ -227,6 +227,11 @@ func (w *World) Finish() Result {
 		switch {
 		case o.Type == check.Fail:
 			w.violation("Simulator", o.Key, o.Index, "failed write was coordinated anyway (dot %v by %s)", is.Dot, is.Node)
+		case o.Dot != (is.Dot) && o.Dot.Counter != 0 && w.resent[o.Index]:
+			// Resent under its idempotency key to a coordinator that did
+			// not hold the first attempt.
+			o.MoreDots = append(o.MoreDots, is.Dot)
+			w.stats.StoredTwice++
 		case o.Dot != (is.Dot) && o.Dot.Counter != 0:
 			w.violation("Simulator", o.Key, o.Index, "write coordinated twice: dots %v and %v", o.Dot, is.Dot)
 		default:

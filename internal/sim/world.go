@@ -75,6 +75,8 @@ type World struct {
 	history []check.Op
 	issued  []check.Issued
 	faults  []check.Fault
+	// resent holds the operations a client sent more than once.
+	resent map[int]bool
 	// disturbed holds the keys whose replication a fault may have left
 	// incomplete: a write message lost, a replica skipped, a replica that
 	// crashed. Until read repair and anti-entropy exist, only the other
@@ -108,6 +110,7 @@ func New(opts Options) (*World, error) {
 		opts:         opts,
 		rng:          rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x7475747469)),
 		byID:         map[string]*Node{},
+		resent:       map[int]bool{},
 		disturbed:    map[string]bool{},
 		repaired:     map[string]bool{},
 		keyIndex:     map[string]key{},
@@ -153,6 +156,9 @@ type Stats struct {
 	Crashes, Wipes, Shutdowns, Partitions, OneWay int
 	Ops, OK, Fail, Info                           int
 	HintsDelivered, HintsLeft, ReadRepairs        int
+	// Resends counts requests clients sent again after a refusal or a lost
+	// connection; StoredTwice the resent writes two coordinators stored.
+	Resends, StoredTwice int
 }
 
 // Add sums two Stats.
@@ -163,12 +169,13 @@ func (s Stats) Add(o Stats) Stats {
 		Crashes: s.Crashes + o.Crashes, Wipes: s.Wipes + o.Wipes, Shutdowns: s.Shutdowns + o.Shutdowns, Partitions: s.Partitions + o.Partitions, OneWay: s.OneWay + o.OneWay,
 		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
 		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft, ReadRepairs: s.ReadRepairs + o.ReadRepairs,
+		Resends: s.Resends + o.Resends, StoredTwice: s.StoredTwice + o.StoredTwice,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d clean restarts, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs",
-		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Shutdowns, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs)
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d clean restarts, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs; %d requests resent by clients, %d resent writes stored by two coordinators",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Shutdowns, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs, s.Resends, s.StoredTwice)
 }
 
 // Now is the virtual time since the start of the run.

@@ -13,6 +13,7 @@
 //	kv.BadRequest, kv.NameTooLong  InvalidArgument
 //	kv.TooLarge                    ResourceExhausted (as gRPC itself answers an over-size message)
 //	kv.Unavailable                 Unavailable, "reason (needed N, answered M)" plus an ErrorInfo detail
+//	                               (so that a client tells a node's answer from a connection failure)
 //	kv.NotFound                    NotFound
 //	kv.Internal and other errors   Internal, logged, answered without detail
 //	context.DeadlineExceeded       DeadlineExceeded
@@ -43,11 +44,14 @@ import (
 // MaxRequestTimeout is the largest timeout_ms a request may give.
 const MaxRequestTimeout = time.Minute
 
-// ErrorDomain and ReasonQuorum name the ErrorInfo detail attached to
-// Unavailable errors; its metadata holds "needed" and "answered".
+// ErrorDomain and the reasons name the ErrorInfo detail attached to every
+// Unavailable error a node answers: ReasonQuorum, whose metadata holds
+// "needed" and "answered", or ReasonUnavailable (no replica could be
+// asked). An Unavailable status without it came from the connection.
 const (
-	ErrorDomain  = "tutti-kv.io"
-	ReasonQuorum = "QUORUM_NOT_MET"
+	ErrorDomain       = "tutti-kv.io"
+	ReasonQuorum      = "QUORUM_NOT_MET"
+	ReasonUnavailable = "REPLICAS_UNAVAILABLE"
 )
 
 // defaultContentType is stored when a Put names none.
@@ -139,18 +143,16 @@ func (s *server) statusOf(op string, err error) error {
 		return status.Error(codes.NotFound, e.Reason)
 	case kv.Unavailable:
 		st := status.New(codes.Unavailable, e.Error())
+		info := &errdetails.ErrorInfo{Reason: ReasonUnavailable, Domain: ErrorDomain}
 		if e.Needed > 0 {
-			detailed, derr := st.WithDetails(&errdetails.ErrorInfo{
-				Reason: ReasonQuorum,
-				Domain: ErrorDomain,
-				Metadata: map[string]string{
-					"needed":   strconv.Itoa(e.Needed),
-					"answered": strconv.Itoa(e.Answered),
-				},
-			})
-			if derr == nil {
-				st = detailed
+			info.Reason = ReasonQuorum
+			info.Metadata = map[string]string{
+				"needed":   strconv.Itoa(e.Needed),
+				"answered": strconv.Itoa(e.Answered),
 			}
+		}
+		if detailed, derr := st.WithDetails(info); derr == nil {
+			st = detailed
 		}
 		return st.Err()
 	}

@@ -87,6 +87,7 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	resp, err := e.client.Put(ctx, &tuttipb.PutRequest{
 		Bucket: []byte("users"), Key: []byte("a/\x00b"), Value: []byte("v"), ContentType: "text/plain",
 		Context: "ctx-old", W: 2, Dw: int32(tuttipb.QuorumValue_QUORUM_VALUE_ONE), Pw: int32(kv.Zero), TimeoutMs: 1500,
+		IdempotencyKey: "write-7",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,8 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	want := kv.PutRequest{Bucket: []byte("users"), Key: []byte("a/\x00b"), Value: []byte("v"), ContentType: "text/plain",
 		Context: "ctx-old", Options: kv.Options{W: 2, DW: kv.One, PW: kv.Zero, Timeout: 1500 * time.Millisecond}}
 	if string(got.Bucket) != string(want.Bucket) || string(got.Key) != string(want.Key) || string(got.Value) != "v" ||
-		got.ContentType != want.ContentType || got.Context != want.Context || got.Options != want.Options {
+		got.ContentType != want.ContentType || got.Context != want.Context || got.Options != want.Options ||
+		got.WriteID != "write-7" {
 		t.Errorf("service got %+v, want %+v", got, want)
 	}
 	if e.count(metrics.OpPut, metrics.OutcomeOK) != 1 {
@@ -362,6 +364,34 @@ func TestQuorumErrorHasDetail(t *testing.T) {
 	}
 	if info.Reason != ReasonQuorum || info.Domain != ErrorDomain || info.Metadata["needed"] != "3" || info.Metadata["answered"] != "0" {
 		t.Errorf("detail %v", info)
+	}
+}
+
+func TestEveryUnavailableHasDetail(t *testing.T) {
+	// A client tells a node's Unavailable from a dead connection's by it.
+	e := newEnv(t)
+	e.svc.Err = kv.Errorf(kv.Unavailable, "no replica reachable")
+	_, err := e.client.Get(ctx, &tuttipb.GetRequest{Bucket: []byte("b"), Key: []byte("k")})
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok && i.Reason == ReasonUnavailable && i.Domain == ErrorDomain {
+			return
+		}
+	}
+	t.Fatalf("no ErrorInfo %s in %v", ReasonUnavailable, st.Details())
+}
+
+func TestIdempotencyKeyLimit(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.client.Delete(ctx, &tuttipb.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), IdempotencyKey: strings.Repeat("k", 65)})
+	if status.Code(err) != codes.InvalidArgument || len(e.svc.Deletes) != 0 {
+		t.Fatalf("over-long key: %v, %d deletes reached the service", err, len(e.svc.Deletes))
+	}
+	if _, err := e.client.Delete(ctx, &tuttipb.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), IdempotencyKey: "d1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.svc.Deletes[0].WriteID; got != "d1" {
+		t.Fatalf("service got write id %q, want d1", got)
 	}
 }
 

@@ -94,13 +94,16 @@ func (s *server) Put(ctx context.Context, req *tuttipb.PutRequest) (*tuttipb.Put
 		if err != nil {
 			return nil, "", err
 		}
+		if err := kv.CheckWriteID(req.GetIdempotencyKey()); err != nil {
+			return nil, "", err
+		}
 		opts, err := s.writeOptions(req)
 		if err != nil {
 			return nil, "", err
 		}
 		res, err := s.svc.Put(ctx, &kv.PutRequest{
 			Bucket: req.GetBucket(), Key: req.GetKey(), Value: req.GetValue(),
-			ContentType: ct, Context: req.GetContext(), Options: opts,
+			ContentType: ct, Context: req.GetContext(), WriteID: req.GetIdempotencyKey(), Options: opts,
 		})
 		if err != nil {
 			return nil, "", err
@@ -114,12 +117,15 @@ func (s *server) Delete(ctx context.Context, req *tuttipb.DeleteRequest) (*tutti
 		if err := checkNames(s.svc.Limits(), req.GetBucket(), req.GetKey()); err != nil {
 			return nil, "", err
 		}
+		if err := kv.CheckWriteID(req.GetIdempotencyKey()); err != nil {
+			return nil, "", err
+		}
 		opts, err := s.writeOptions(req)
 		if err != nil {
 			return nil, "", err
 		}
 		res, err := s.svc.Delete(ctx, &kv.DeleteRequest{
-			Bucket: req.GetBucket(), Key: req.GetKey(), Context: req.GetContext(), Options: opts,
+			Bucket: req.GetBucket(), Key: req.GetKey(), Context: req.GetContext(), WriteID: req.GetIdempotencyKey(), Options: opts,
 		})
 		if err != nil {
 			return nil, "", err

@@ -48,6 +48,9 @@ const (
 	ContextHeader = "X-Tutti-Context"
 	// DeletedHeader is "true" on the 404 answer for a deleted key.
 	DeletedHeader = "X-Tutti-Deleted"
+	// IdempotencyKeyHeader names a PUT or DELETE (at most 64 bytes): the
+	// same write resent with the same key is stored once.
+	IdempotencyKeyHeader = "Idempotency-Key"
 )
 
 // Server timeouts. ReadTimeout lets a client upload an 8 MiB value at about

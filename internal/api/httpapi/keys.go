@@ -26,6 +26,7 @@ type writeParams struct {
 	bucket, key []byte
 	opts        kv.Options
 	causal      string
+	writeID     string
 }
 
 // parseWrite reads the parameters a PUT and a DELETE share: the bucket and
@@ -43,11 +44,18 @@ func (a *api) parseWrite(r *http.Request, lim kv.Limits) (writeParams, error) {
 	if err != nil {
 		return writeParams{}, err
 	}
-	causal, err := causalContext(r)
+	causal, err := singleHeader(r, ContextHeader)
 	if err != nil {
 		return writeParams{}, err
 	}
-	return writeParams{bucket: bucket, key: key, opts: opts, causal: causal}, nil
+	writeID, err := singleHeader(r, IdempotencyKeyHeader)
+	if err != nil {
+		return writeParams{}, err
+	}
+	if err := kv.CheckWriteID(writeID); err != nil {
+		return writeParams{}, err
+	}
+	return writeParams{bucket: bucket, key: key, opts: opts, causal: causal, writeID: writeID}, nil
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) error {
@@ -65,7 +73,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := a.svc.Put(r.Context(), &kv.PutRequest{
-		Bucket: p.bucket, Key: p.key, Value: value, ContentType: ct, Context: p.causal, Options: p.opts,
+		Bucket: p.bucket, Key: p.key, Value: value, ContentType: ct, Context: p.causal, WriteID: p.writeID, Options: p.opts,
 	})
 	if err != nil {
 		return err
@@ -79,7 +87,7 @@ func (a *api) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.svc.Delete(r.Context(), &kv.DeleteRequest{Bucket: p.bucket, Key: p.key, Context: p.causal, Options: p.opts})
+	res, err := a.svc.Delete(r.Context(), &kv.DeleteRequest{Bucket: p.bucket, Key: p.key, Context: p.causal, WriteID: p.writeID, Options: p.opts})
 	if err != nil {
 		return err
 	}

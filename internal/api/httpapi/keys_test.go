@@ -21,7 +21,7 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	e := newEnv(t)
 	rec := e.do("PUT", "/v1/buckets/users/keys/alice?w=2&dw=one&pw=quorum&timeout=500ms",
 		strings.NewReader(`{"name":"Alice"}`),
-		"Content-Type", "application/json; charset=utf-8", ContextHeader, "ctx-old")
+		"Content-Type", "application/json; charset=utf-8", ContextHeader, "ctx-old", IdempotencyKeyHeader, "write-7")
 	if rec.Code != http.StatusNoContent {
 		t.Fatalf("status %d, want 204; body %s", rec.Code, rec.Body)
 	}
@@ -33,7 +33,7 @@ func TestPutPassesEverythingToService(t *testing.T) {
 	}
 	want := &kv.PutRequest{
 		Bucket: []byte("users"), Key: []byte("alice"), Value: []byte(`{"name":"Alice"}`),
-		ContentType: "application/json; charset=utf-8", Context: "ctx-old",
+		ContentType: "application/json; charset=utf-8", Context: "ctx-old", WriteID: "write-7",
 		Options: kv.Options{W: 2, DW: kv.One, PW: kv.Majority, Timeout: 500 * time.Millisecond},
 	}
 	if got := e.svc.Puts[0]; !reflect.DeepEqual(got, want) {
@@ -191,6 +191,8 @@ func TestRejectedInputChangesNothing(t *testing.T) {
 		{"long bucket", "PUT", "/v1/buckets/" + longBucket + "/keys/k", nil, 414},
 		{"long key", "DELETE", "/v1/buckets/b/keys/" + longKey, nil, 414},
 		{"two contexts", "PUT", "/v1/buckets/b/keys/k", []string{ContextHeader, "a", ContextHeader, "b"}, 400},
+		{"two idempotency keys", "PUT", "/v1/buckets/b/keys/k", []string{IdempotencyKeyHeader, "a", IdempotencyKeyHeader, "b"}, 400},
+		{"long idempotency key", "DELETE", "/v1/buckets/b/keys/k", []string{IdempotencyKeyHeader, strings.Repeat("k", 65)}, 400},
 		{"bad content type", "PUT", "/v1/buckets/b/keys/k", []string{"Content-Type", "text/"}, 400},
 		{"props empty bucket", "PUT", "/v1/buckets//props", nil, 400},
 		{"props long bucket", "PUT", "/v1/buckets/" + longBucket + "/props", nil, 414},
@@ -265,11 +267,11 @@ func TestQuorumParameters(t *testing.T) {
 
 func TestWriteQuorumParameters(t *testing.T) {
 	e := newEnv(t)
-	rec := e.do("DELETE", "/v1/buckets/b/keys/k?w=all&dw=0&pw=1&timeout=1500", nil, ContextHeader, "ctx-seen")
+	rec := e.do("DELETE", "/v1/buckets/b/keys/k?w=all&dw=0&pw=1&timeout=1500", nil, ContextHeader, "ctx-seen", IdempotencyKeyHeader, "del-1")
 	if rec.Code != http.StatusNoContent {
 		t.Fatalf("status %d; body %s", rec.Code, rec.Body)
 	}
-	want := &kv.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), Context: "ctx-seen",
+	want := &kv.DeleteRequest{Bucket: []byte("b"), Key: []byte("k"), Context: "ctx-seen", WriteID: "del-1",
 		Options: kv.Options{W: kv.All, DW: kv.Zero, PW: 1, Timeout: 1500 * time.Millisecond}}
 	if got := e.svc.Deletes[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("service got %+v, want %+v", got, want)

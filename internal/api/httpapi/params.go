@@ -162,12 +162,12 @@ func parseTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// causalContext returns the request's X-Tutti-Context, or "" when absent.
-// The service judges whether it is well formed.
-func causalContext(r *http.Request) (string, error) {
-	vs := r.Header.Values(ContextHeader)
+// singleHeader returns the request's header name, given at most once, or
+// "" when absent. The service judges whether a context is well formed.
+func singleHeader(r *http.Request, name string) (string, error) {
+	vs := r.Header.Values(name)
 	if len(vs) > 1 {
-		return "", kv.Errorf(kv.BadRequest, "%s given %d times", ContextHeader, len(vs))
+		return "", kv.Errorf(kv.BadRequest, "%s given %d times", name, len(vs))
 	}
 	if len(vs) == 0 {
 		return "", nil

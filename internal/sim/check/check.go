@@ -114,6 +114,10 @@ type Op struct {
 	// was issued (the write was rejected before coordination). A write that
 	// timed out after coordination must still carry its dot.
 	Dot dvv.Dot
+	// MoreDots are further dots of the same write: a client resent it
+	// under its idempotency key after a node died, and another coordinator
+	// stored it again. The write is in an object under any of its dots.
+	MoreDots []dvv.Dot
 	// W and DW are the write's quorum: replicas that acknowledged it, and
 	// how many of them fsynced it. They decide which faults may destroy it
 	// (Losable).
@@ -131,6 +135,28 @@ type Op struct {
 }
 
 func (o Op) isWrite() bool { return o.Kind == Put || o.Kind == Delete }
+
+// dots are the write's dots: Dot, then MoreDots.
+func (o Op) dots() []dvv.Dot {
+	if o.Dot == (dvv.Dot{}) {
+		return nil
+	}
+	return append([]dvv.Dot{o.Dot}, o.MoreDots...)
+}
+
+// hasDot reports whether d is one of the write's dots.
+func (o Op) hasDot(d dvv.Dot) bool { return slices.Contains(o.dots(), d) }
+
+// coveredBy reports whether vv covers one of the write's dots: whoever
+// holds vv saw the write.
+func (o Op) coveredBy(vv dvv.VV) bool {
+	for _, d := range o.dots() {
+		if vv.Covers(d) {
+			return true
+		}
+	}
+	return false
+}
 
 // describe names a write for a violation's detail.
 func (o Op) describe() string {
@@ -338,6 +364,11 @@ func Validate(h []Op) error {
 			if o.Type == OK && o.Dot == (dvv.Dot{}) {
 				return bad(o, "acknowledged %v without a dot", o.Kind)
 			}
+			for _, d := range o.MoreDots {
+				if d.Counter == 0 || o.Dot == (dvv.Dot{}) {
+					return bad(o, "further dot %v without a first one, or with a zero counter", d)
+				}
+			}
 		}
 		switch o.Kind {
 		case Put:
@@ -353,7 +384,7 @@ func Validate(h []Op) error {
 				return bad(o, "delete with a value")
 			}
 		case Get:
-			if o.Value != "" || o.Context != nil || o.Dot != (dvv.Dot{}) {
+			if o.Value != "" || o.Context != nil || o.Dot != (dvv.Dot{}) || o.MoreDots != nil {
 				return bad(o, "get carries write fields")
 			}
 			if o.Type != OK {

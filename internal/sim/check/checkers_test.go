@@ -41,6 +41,16 @@ func TestLostWrites(t *testing.T) {
 			h.put("k", "v2", dot(B, 1), nil, OK)
 			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1)), "v1", dot(A, 1), "v2", dot(B, 1))}
 		}},
+		{name: "resent put missing under both dots", want: []string{`acknowledged put "v1"`}, build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			h.put("k", "v2", dot(C, 1), nil, OK)
+			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1), dot(C, 1)), "v2", dot(C, 1))}
+		}},
+		{name: "resent put replaced through its second dot", build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			h.put("k", "v2", dot(C, 1), vv(dot(B, 1)), OK)
+			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1), dot(C, 1)), "v2", dot(C, 1))}
+		}},
 		{name: "acknowledged put missing", want: []string{`op 1`, `acknowledged put "v2"`}, build: func(h *history) map[string]Final {
 			h.put("k", "v1", dot(A, 1), nil, OK)
 			h.put("k", "v2", dot(B, 1), nil, OK)
@@ -122,9 +132,29 @@ func TestSiblings(t *testing.T) {
 			h.put("k", "v2", dot(A, 2), nil, Fail)
 			return map[string]Final{"k": obj(vv(dot(A, 2)), "v1", dot(A, 1), "v2", dot(A, 2))}
 		}},
-		{name: "live with the wrong dot", want: []string{`issued dot b:1`}, build: func(h *history) map[string]Final {
+		{name: "live with the wrong dot", want: []string{`issued dots [b:1]`}, build: func(h *history) map[string]Final {
 			h.put("k", "v1", dot(B, 1), nil, OK)
 			return map[string]Final{"k": obj(vv(dot(B, 2)), "v1", dot(B, 2))}
+		}},
+		// A put resent under its idempotency key and stored by two
+		// coordinators has two dots.
+		{name: "resent put live under its second dot", build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 1)), "v1", dot(B, 1))}
+		}},
+		{name: "resent put outlives the write that replaced its first dot", build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			h.put("k", "v2", dot(A, 2), vv(dot(A, 1)), OK)
+			return map[string]Final{"k": obj(vv(dot(A, 2), dot(B, 1)), "v1", dot(B, 1), "v2", dot(A, 2))}
+		}},
+		{name: "resent put resurrected after both dots were replaced", want: []string{`resurrected value "v1"`}, build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			h.put("k", "v2", dot(A, 2), vv(dot(A, 1), dot(B, 1)), OK)
+			return map[string]Final{"k": obj(vv(dot(A, 2), dot(B, 1)), "v1", dot(B, 1), "v2", dot(A, 2))}
+		}},
+		{name: "resent put live under a dot it was not issued", want: []string{`issued dots [a:1 b:1]`}, build: func(h *history) map[string]Final {
+			h.put("k", "v1", dot(A, 1), nil, OK).MoreDots = []dvv.Dot{dot(B, 1)}
+			return map[string]Final{"k": obj(vv(dot(A, 1), dot(B, 2)), "v1", dot(B, 2))}
 		}},
 		{name: "dropped concurrent sibling", want: []string{`op 1`, `dropped ok put "v2"`}, build: func(h *history) map[string]Final {
 			h.put("k", "v1", dot(A, 1), nil, OK)
@@ -394,6 +424,9 @@ func TestValidate(t *testing.T) {
 		}},
 		{name: "failed get with results", want: `carries read results`, build: func(h *history) {
 			h.get("k", vv(dot(A, 1))).Type = Fail
+		}},
+		{name: "further dot without a first", want: `without a first one`, build: func(h *history) {
+			h.put("k", "v", dvv.Dot{}, nil, Info).MoreDots = []dvv.Dot{dot(A, 1)}
 		}},
 		{name: "acknowledged write without a dot", want: `without a dot`, build: func(h *history) {
 			h.del("k", dvv.Dot{}, nil, OK)

@@ -67,7 +67,7 @@ func strictReads(h []Op, faults []Fault) ([]Violation, int) {
 				if w.End >= r.Start {
 					break
 				}
-				if !r.ReadContext.Covers(w.Dot) && !unsettled(w, r, faults) {
+				if !w.coveredBy(r.ReadContext) && !unsettled(w, r, faults) {
 					vs = append(vs, Violation{CheckStrictReads, key, r.Index, fmt.Sprintf(
 						"strict read (start %d, context %v) missed %s acknowledged at %d", r.Start, r.ReadContext, w.describe(), w.End)})
 				}

@@ -53,13 +53,23 @@ func lostWrites(h []Op, final map[string]Final) ([]Violation, int) {
 }
 
 // coveringWrite returns the first write among ops, other than p, for which
-// keep is true and whose context covers p's dot.
+// keep is true and whose context covers one of p's dots: it replaced p.
 func coveringWrite(ops []Op, p Op, keep func(Op) bool) (Op, bool) {
-	if p.Dot == (dvv.Dot{}) {
-		return Op{}, false
-	}
 	for _, w := range ops {
-		if w.isWrite() && w.Index != p.Index && keep(w) && w.Context.Covers(p.Dot) {
+		if w.isWrite() && w.Index != p.Index && keep(w) && p.coveredBy(w.Context) {
+			return w, true
+		}
+	}
+	return Op{}, false
+}
+
+// replacingWrite returns the first write among ops, other than p, for
+// which keep is true and whose context covers dot, one of p's dots: it
+// replaced p's version with that dot. A resent write's other version may
+// outlive it, concurrent with the replacing write.
+func replacingWrite(ops []Op, p Op, dot dvv.Dot, keep func(Op) bool) (Op, bool) {
+	for _, w := range ops {
+		if w.isWrite() && w.Index != p.Index && keep(w) && w.Context.Covers(dot) {
 			return w, true
 		}
 	}
@@ -94,16 +104,19 @@ func classify(w Op, f Final) applied {
 	case w.Type == Fail || w.Dot == (dvv.Dot{}):
 		return notApplied
 	}
-	if d, live := f.Live[w.Value]; w.Kind == Put && live && d == w.Dot {
+	if d, live := f.Live[w.Value]; w.Kind == Put && live && w.hasDot(d) {
 		return certain
 	}
-	switch c := f.Context.Get(w.Dot.Actor); {
-	case c == w.Dot.Counter:
-		return certain
-	case c > w.Dot.Counter:
-		return maybeApplied
+	best := notApplied
+	for _, d := range w.dots() {
+		switch c := f.Context.Get(d.Actor); {
+		case c == d.Counter:
+			return certain
+		case c > d.Counter:
+			best = maybeApplied
+		}
 	}
-	return notApplied
+	return best
 }
 
 // classifyAll classifies the writes of one key's operations, by index. A
@@ -198,11 +211,11 @@ func siblings(h []Op, final map[string]Final) ([]Violation, int) {
 			case p.Dot == (dvv.Dot{}):
 				report(key, p.Index, "invented value %q is live, but its put was never coordinated (no dot)", v)
 				continue
-			case d != p.Dot:
-				report(key, p.Index, "value %q is live with dot %v, but its put was issued dot %v", v, d, p.Dot)
+			case !p.hasDot(d):
+				report(key, p.Index, "value %q is live with dot %v, but its put was issued dots %v", v, d, p.dots())
 				continue
 			}
-			if w, ok := coveringWrite(ops, p, isCertain); ok {
+			if w, ok := replacingWrite(ops, p, d, isCertain); ok {
 				report(key, p.Index, "resurrected value %q (dot %v) is live, but %s replaced it", v, d, w.describe())
 			}
 		}
@@ -211,7 +224,7 @@ func siblings(h []Op, final map[string]Final) ([]Violation, int) {
 			switch {
 			case o.isWrite():
 				checked++
-				if isCertain(o) && !f.Context.Covers(o.Dot) {
+				if isCertain(o) && !o.coveredBy(f.Context) {
 					report(key, o.Index, "final context %v misses applied %s", f.Context, o.describe())
 				}
 				if o.Kind != Put || !isCertain(o) {
@@ -288,12 +301,12 @@ func siblingsLWW(h []Op, final map[string]Final) ([]Violation, int) {
 				report(key, p.Index, "invented value %q is live, but its put failed", v)
 			case p.Dot == (dvv.Dot{}):
 				report(key, p.Index, "invented value %q is live, but its put was never coordinated (no dot)", v)
-			case d != p.Dot:
-				report(key, p.Index, "value %q is live with dot %v, but its put was issued dot %v", v, d, p.Dot)
+			case !p.hasDot(d):
+				report(key, p.Index, "value %q is live with dot %v, but its put was issued dots %v", v, d, p.dots())
 			case !f.Context.Covers(d):
 				report(key, -1, "live value %q has dot %v, which the final context %v does not cover", v, d, f.Context)
 			default:
-				if w, ok := coveringWrite(ops, p, isCertain); ok {
+				if w, ok := replacingWrite(ops, p, d, isCertain); ok {
 					report(key, p.Index, "resurrected value %q (dot %v) is live, but %s replaced it", v, d, w.describe())
 				}
 			}
