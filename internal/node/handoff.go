@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/tutti-kv/tutti/internal/replica"
@@ -47,13 +48,13 @@ func (n *Node) handoffRound(ctx context.Context) {
 		if m.ID == n.cfg.ID || !st.alive[m.ID] {
 			continue
 		}
-		type hint struct {
-			key     replica.Key
-			encoded []byte
-		}
-		var batch []hint
-		err := n.replica.Hints(m.ID, func(k replica.Key, encoded []byte) bool {
-			batch = append(batch, hint{k, encoded})
+		var batch []replica.Hint
+		err := n.replica.Hints(m.ID, func(h replica.Hint) bool {
+			if h.Err != nil {
+				n.dropCorruptHint(h)
+				return true
+			}
+			batch = append(batch, h)
 			return len(batch) < handoffBatch
 		})
 		if err != nil {
@@ -64,10 +65,21 @@ func (n *Node) handoffRound(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !n.deliverHint(ctx, st, m.ID, h.key, h.encoded) {
+			if !n.deliverHint(ctx, st, m.ID, h.Key, h.Encoded) {
 				break // the owner is not answering: try again next round
 			}
 		}
+	}
+}
+
+// dropCorruptHint deletes a stored hint that cannot be read, so that it
+// blocks neither the node's start nor the owner's other hints, and counts
+// it: anti-entropy repairs what it held.
+func (n *Node) dropCorruptHint(h replica.Hint) {
+	n.extra.hintsDropped.WithLabelValues("corrupt").Inc()
+	n.log.Error("dropping a corrupt hint (anti-entropy will repair its owner)", "key", fmt.Sprintf("%x", h.Raw), "err", h.Err)
+	if err := n.replica.DropCorruptHint(h.Raw); err != nil {
+		n.log.Error("deleting a corrupt hint", "key", fmt.Sprintf("%x", h.Raw), "err", err)
 	}
 }
 

@@ -7,7 +7,7 @@ type nodeMetrics struct {
 	lwwDropped     prometheus.Counter
 	hintsStored    prometheus.Counter
 	hintsDelivered prometheus.Counter
-	hintsDropped   prometheus.Counter
+	hintsDropped   *prometheus.CounterVec
 	readRepairs    prometheus.Counter
 }
 
@@ -21,7 +21,13 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		lwwDropped:     counter("tutti_lww_overwrites_total", "Concurrent versions dropped by last-write-wins buckets (writes lost by design)."),
 		hintsStored:    counter("tutti_hints_stored_total", "Writes this node stored as a hint for an unreachable owner (sloppy quorum)."),
 		hintsDelivered: counter("tutti_hints_delivered_total", "Hints this node handed off to their owner and deleted."),
-		hintsDropped:   counter("tutti_hints_dropped_total", "Hints this node refused because the owner's hint bound (count or bytes) was reached."),
-		readRepairs:    counter("tutti_read_repairs_total", "Replica copies a read found stale or missing and sent the merged object to."),
+		hintsDropped: func() *prometheus.CounterVec {
+			c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tutti_hints_dropped_total",
+				Help: "Hints this node could not keep, by reason: bound (the owner's count or byte bound was reached), store_error (storing it failed, e.g. a full disk), corrupt (a stored hint could not be read and was deleted)."},
+				[]string{"reason"})
+			reg.MustRegister(c)
+			return c
+		}(),
+		readRepairs: counter("tutti_read_repairs_total", "Replica copies a read found stale or missing and sent the merged object to."),
 	}
 }

@@ -117,8 +117,13 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock}
 	n.hints = newHintLedger()
-	err = n.replica.AllHints(func(k replica.Key, encoded []byte) bool {
-		n.hints.add(k.HintFor, len(encoded))
+	var corrupt []replica.Hint
+	err = n.replica.AllHints(func(h replica.Hint) bool {
+		if h.Err != nil {
+			corrupt = append(corrupt, h)
+		} else {
+			n.hints.add(h.Key.HintFor, len(h.Encoded))
+		}
 		return true
 	})
 	if err != nil {
@@ -129,6 +134,9 @@ func Start(cfg Config) (*Node, error) {
 	n.registry = prometheus.NewRegistry()
 	n.metrics = metrics.New(n.registry)
 	n.extra = newNodeMetrics(n.registry)
+	for _, h := range corrupt {
+		n.dropCorruptHint(h)
+	}
 
 	// gRPC: internode and client services share one port.
 	srvOpts, err := cfg.TLS.ServerOptions()

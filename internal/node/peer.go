@@ -263,12 +263,18 @@ func (n *Node) applyLocked(pl place, encoded []byte, policy object.Policy, sync 
 	}
 	estimate := len(old) + len(encoded)
 	if !n.hints.admit(pl.HintFor, len(old), estimate, n.cfg.MaxHints, n.cfg.MaxHintBytes) {
-		n.extra.hintsDropped.Inc()
+		n.extra.hintsDropped.WithLabelValues("bound").Inc()
 		n.log.Warn("hint bound reached: dropping a hint (anti-entropy will repair the owner)", "owner", pl.HintFor,
 			"max_hints", n.cfg.MaxHints, "max_hint_bytes", n.cfg.MaxHintBytes)
 		return 0, errHintBound(pl.HintFor)
 	}
 	dropped, err := n.replica.Apply(pl.Key, encoded, policy, sync)
+	if err != nil && !errors.Is(err, replica.ErrBadObject) {
+		// The coordinator counts this substitute as failed; the node
+		// serves on (a full disk fails every write, not just hints).
+		n.extra.hintsDropped.WithLabelValues("store_error").Inc()
+		n.log.Error("storing a hint failed", "owner", pl.HintFor, "err", err)
+	}
 	stored := len(old)
 	if err == nil {
 		_, now, rerr := n.replica.Read(pl.Key)

@@ -94,7 +94,7 @@ func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
 		Options: kv.Options{W: kv.All, Timeout: time.Second}}); err == nil {
 		t.Fatal("a w=all write succeeded past the substitute's hint bound")
 	}
-	if got := counter(t, c.nodes[sub], "tutti_hints_dropped_total"); got != 1 {
+	if got := counter(t, c.nodes[sub], "tutti_hints_dropped_total", "reason", "bound"); got != 1 {
 		t.Fatalf("tutti_hints_dropped_total = %v, want 1", got)
 	}
 	// Reads consult the substitute's hint, also when the substitute itself
@@ -202,19 +202,37 @@ func TestReadRepair(t *testing.T) {
 	}
 }
 
-func counter(t *testing.T, nd *Node, name string) float64 {
+// counter sums the series of a counter whose labels include the given
+// name, value pairs.
+func counter(t *testing.T, nd *Node, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := nd.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum, found := 0.0, false
 	for _, f := range families {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetCounter().GetValue()
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				has := false
+				for _, l := range m.GetLabel() {
+					has = has || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !has {
+					continue series
+				}
+			}
+			sum, found = sum+m.GetCounter().GetValue(), true
 		}
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	if !found {
+		t.Fatalf("no metric %s %v", name, labels)
+	}
+	return sum
 }
 
 func liveValues(entries []object.Entry) []string {

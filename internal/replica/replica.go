@@ -55,35 +55,59 @@ func (k Key) storageKey() []byte {
 	return storage.ObjectKey(k.Partition, k.Segment, k.Bucket, k.Key)
 }
 
+// Hint is one stored hint as a scan finds it. A hint whose stored key or
+// object cannot be parsed (a corrupted entry) has Err set and only Raw, its
+// storage key, to go by: scans report it rather than stop at it, so that
+// one bad entry blocks neither the node's start nor the other hints.
+type Hint struct {
+	Key     Key
+	Encoded []byte
+	Raw     []byte
+	Err     error
+}
+
 // Hints calls fn with every hint this node keeps for owner, in key order,
 // until fn returns false.
-func (s *Store) Hints(owner string, fn func(k Key, encoded []byte) bool) error {
+func (s *Store) Hints(owner string, fn func(Hint) bool) error {
 	lower, upper := storage.HintBounds(owner)
 	return s.scanHints(lower, upper, fn)
 }
 
 // AllHints calls fn with every hint this node keeps, for any owner, until
 // fn returns false.
-func (s *Store) AllHints(fn func(k Key, encoded []byte) bool) error {
+func (s *Store) AllHints(fn func(Hint) bool) error {
 	lower, upper := storage.AllHintBounds()
 	return s.scanHints(lower, upper, fn)
 }
 
-func (s *Store) scanHints(lower, upper []byte, fn func(k Key, encoded []byte) bool) error {
-	var parseErr error
-	err := s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
+func (s *Store) scanHints(lower, upper []byte, fn func(Hint) bool) error {
+	return s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
+		h := Hint{Raw: bytes.Clone(raw)}
 		owner, p, seg, bucket, key, err := storage.ParseHintKey(raw)
 		if err != nil {
-			parseErr = err
-			return false
+			h.Err = err
+			return fn(h)
 		}
-		k := Key{Bucket: bytes.Clone(bucket), Key: bytes.Clone(key), Partition: p, Segment: seg, HintFor: owner}
-		return fn(k, bytes.Clone(value))
+		if _, err := object.Decode(value); err != nil {
+			h.Err = fmt.Errorf("%w: hint of %q/%q for %s: %w", ErrBadObject, bucket, key, owner, err)
+			return fn(h)
+		}
+		h.Key = Key{Bucket: bytes.Clone(bucket), Key: bytes.Clone(key), Partition: p, Segment: seg, HintFor: owner}
+		h.Encoded = bytes.Clone(value)
+		return fn(h)
 	})
-	if err == nil {
-		err = parseErr
+}
+
+// DropCorruptHint deletes the hint stored under raw, a storage key a scan
+// reported with Err. Only hint keys are accepted.
+func (s *Store) DropCorruptHint(raw []byte) error {
+	lower, upper := storage.AllHintBounds()
+	if bytes.Compare(raw, lower) < 0 || bytes.Compare(raw, upper) >= 0 {
+		return fmt.Errorf("replica: %x is not a hint key", raw)
 	}
-	return err
+	var b storage.Batch
+	b.Del(raw)
+	return s.Engine.Apply(&b, false)
 }
 
 // DeleteHint removes the hint k once its owner acknowledged delivered, the

@@ -215,13 +215,13 @@ func TestHints(t *testing.T) {
 	}
 	var listed []Key
 	var sent []byte
-	if err := sub.Hints("n3", func(k Key, encoded []byte) bool { listed, sent = append(listed, k), encoded; return true }); err != nil {
+	if err := sub.Hints("n3", func(h Hint) bool { listed, sent = append(listed, h.Key), h.Encoded; return h.Err == nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(listed) != 1 || string(listed[0].Key) != "k" || listed[0].Partition != 3 || listed[0].Segment != 7 || listed[0].HintFor != "n3" {
 		t.Fatalf("Hints(n3) = %+v", listed)
 	}
-	if err := sub.Hints("n4", func(Key, []byte) bool { t.Fatal("a hint for n4"); return false }); err != nil {
+	if err := sub.Hints("n4", func(Hint) bool { t.Fatal("a hint for n4"); return false }); err != nil {
 		t.Fatal(err)
 	}
 	other := key
@@ -230,7 +230,7 @@ func TestHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	var owners []string
-	if err := sub.AllHints(func(k Key, _ []byte) bool { owners = append(owners, k.HintFor); return true }); err != nil {
+	if err := sub.AllHints(func(h Hint) bool { owners = append(owners, h.Key.HintFor); return h.Err == nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(owners, []string{"n3", "n4"}) {
@@ -303,5 +303,59 @@ func TestRetriedWriteTakesNoDot(t *testing.T) {
 	}
 	if got := values(t, a); !slices.Equal(got, []string{"x"}) {
 		t.Fatalf("a shows %v after the retry's copy arrived, want [x]", got)
+	}
+}
+
+// TestCorruptHintsAreReportedNotFatal: a hint entry whose key or object is
+// corrupt is reported by the scan, which goes on to the next, and can be
+// dropped; the good hints and the node's own copies are untouched.
+func TestCorruptHintsAreReportedNotFatal(t *testing.T) {
+	e := storage.NewMemory()
+	s := newStore(t, e, 1)
+	good := key
+	good.HintFor = "n3"
+	_, enc, _, err := s.Coordinate(key, object.Causal{}, object.Content{Value: []byte("v")}, object.Siblings, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(good, enc, object.Siblings, true); err != nil {
+		t.Fatal(err)
+	}
+	badValue := storage.HintKey("n3", 1, 1, []byte("b"), []byte("a")) // sorts before good
+	badKey := append(storage.HintKey("n3", 9, 9, []byte("b"), []byte("z")), 0xff)[:3]
+	var batch storage.Batch
+	batch.Set(badValue, []byte("not an object"))
+	batch.Set(badKey, enc)
+	if err := e.Apply(&batch, true); err != nil {
+		t.Fatal(err)
+	}
+	var ok, corrupt []Hint
+	if err := s.AllHints(func(h Hint) bool {
+		if h.Err != nil {
+			corrupt = append(corrupt, h)
+		} else {
+			ok = append(ok, h)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ok) != 1 || string(ok[0].Key.Key) != "k" || len(corrupt) != 2 {
+		t.Fatalf("scan found %d good hints (%+v) and %d corrupt, want 1 and 2", len(ok), ok, len(corrupt))
+	}
+	for _, h := range corrupt {
+		if err := s.DropCorruptHint(h.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DropCorruptHint(storage.ObjectKey(3, 7, []byte("b"), []byte("k"))); err == nil {
+		t.Fatal("DropCorruptHint deleted a key that is not a hint")
+	}
+	n := 0
+	if err := s.AllHints(func(h Hint) bool { n++; return h.Err == nil }); err != nil || n != 1 {
+		t.Fatalf("after dropping: %d hints, %v", n, err)
+	}
+	if got := values(t, s); !slices.Equal(got, []string{"v"}) {
+		t.Fatalf("own copy = %v", got)
 	}
 }

@@ -117,8 +117,12 @@ func (n *Node) handoff() {
 				continue
 			}
 			sent := 0
-			err := n.store.Hints(m.ID, func(hk replica.Key, encoded []byte) bool {
-				n.deliverHint(m.ID, hk, encoded)
+			err := n.store.Hints(m.ID, func(h replica.Hint) bool {
+				if h.Err != nil {
+					n.w.violation("Simulator", "", -1, "%s holds a corrupt hint: %v", n.id, h.Err)
+					return false
+				}
+				n.deliverHint(m.ID, h.Key, h.Encoded)
 				sent++
 				return sent < handoffBatch
 			})

@@ -25,6 +25,11 @@ var ErrNotFound = errors.New("storage: not found")
 // ErrClosed is returned (possibly wrapped) by an Engine's methods after Close.
 var ErrClosed = errors.New("storage: closed")
 
+// ErrFailed is wrapped by Apply once the engine met a write error it cannot
+// recover from (a full disk, a failing device): it takes no more writes
+// until it is reopened, so that none is acknowledged unstored; reads go on.
+var ErrFailed = errors.New("storage: failed")
+
 // Engine is an ordered key-value store.
 //
 // Get returns a copy of the value that the caller owns. Apply writes a batch

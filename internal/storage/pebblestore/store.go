@@ -56,6 +56,8 @@ type Options struct {
 type Store struct {
 	db     *pebble.DB
 	closed atomic.Bool
+	// failed holds the error that made Pebble give up on writes.
+	failed atomic.Pointer[error]
 }
 
 var _ storage.Engine = (*Store)(nil)
@@ -150,6 +152,9 @@ func (s *Store) Apply(b *storage.Batch, sync bool) error {
 	if sync {
 		writeOpts = pebble.Sync
 	}
+	if failed := s.failed.Load(); failed != nil {
+		return fmt.Errorf("pebblestore: apply: %w: %w", storage.ErrFailed, *failed)
+	}
 	if len(b.Ops) == 0 {
 		if !sync {
 			return nil
@@ -157,10 +162,7 @@ func (s *Store) Apply(b *storage.Batch, sync bool) error {
 		// Pebble skips empty batches entirely; a log-only record still goes
 		// through the log and its fsync, so an empty synced batch remains a
 		// durability barrier.
-		if err := s.db.LogData(nil, pebble.Sync); err != nil {
-			return fmt.Errorf("pebblestore: apply: %w", err)
-		}
-		return nil
+		return s.commit(func() error { return s.db.LogData(nil, pebble.Sync) })
 	}
 	pb := s.db.NewBatchWithSize(batchSize(b))
 	defer pb.Close()
@@ -175,8 +177,38 @@ func (s *Store) Apply(b *storage.Batch, sync bool) error {
 			return fmt.Errorf("pebblestore: apply: %w", err)
 		}
 	}
-	if err := pb.Commit(writeOpts); err != nil {
+	return s.commit(func() error { return pb.Commit(writeOpts) })
+}
+
+// commit runs a write through Pebble's log. Pebble reports a failed log
+// write or sync (ENOSPC, EIO) as fatal, through Logger.Fatalf, which panics
+// with a fatal value: the store then refuses every later write at once
+// instead of entering a commit pipeline left half-done, and the node keeps
+// serving reads.
+func (s *Store) commit(write func() error) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		f, ok := r.(fatal)
+		if !ok {
+			panic(r)
+		}
+		cause := errors.New(string(f))
+		s.failed.CompareAndSwap(nil, &cause)
+		err = fmt.Errorf("pebblestore: apply: %w: %w", storage.ErrFailed, cause)
+	}()
+	if err := write(); err != nil {
 		return fmt.Errorf("pebblestore: apply: %w", err)
+	}
+	return nil
+}
+
+// Failed returns the error that made the store refuse writes, or nil.
+func (s *Store) Failed() error {
+	if f := s.failed.Load(); f != nil {
+		return *f
 	}
 	return nil
 }
@@ -268,11 +300,15 @@ func (l slogLogger) Errorf(format string, args ...any) {
 	l.logger.Error(fmt.Sprintf(format, args...))
 }
 
+// fatal is the panic value of Fatalf, which Store.commit recovers.
+type fatal string
+
 // Fatalf reports what Pebble found unrecoverable (a failed log write,
 // corruption) and panics: continuing could acknowledge writes that are not
-// stored.
+// stored. A write's panic becomes storage.ErrFailed (Store.commit); one in
+// Pebble's background work ends the process.
 func (l slogLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.logger.Error(msg, "fatal", true)
-	panic("pebblestore: " + msg)
+	panic(fatal("pebblestore: " + msg))
 }

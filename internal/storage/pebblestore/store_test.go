@@ -1,13 +1,17 @@
 package pebblestore
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/tutti-kv/tutti/internal/storage"
 	"github.com/tutti-kv/tutti/internal/storage/storagetest"
@@ -178,5 +182,49 @@ func TestDefaults(t *testing.T) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		t.Errorf("default options invalid: %v", err)
+	}
+}
+
+// TestFailedLogWriteRefusesLaterWrites: when the log cannot be written (a
+// full disk), the write fails with ErrFailed instead of panicking out of
+// Apply, later writes fail at once instead of hanging in Pebble, and reads
+// of what was stored go on.
+func TestFailedLogWriteRefusesLaterWrites(t *testing.T) {
+	full := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".log") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})}
+	s, err := Open("db", Options{FS: errorfs.Wrap(vfs.NewMem(), full), Logger: discardLogger(), CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	var b storage.Batch
+	b.Set([]byte("kept"), []byte("v"))
+	if err := s.Apply(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	full.On()
+	for i := range 3 {
+		var b storage.Batch
+		b.Set([]byte("lost"), []byte("v"))
+		done := make(chan error, 1)
+		go func() { done <- s.Apply(&b, i%2 == 0) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, storage.ErrFailed) {
+				t.Fatalf("write %d on a full disk: %v, want ErrFailed", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("write %d on a full disk hangs", i)
+		}
+	}
+	if s.Failed() == nil {
+		t.Fatal("Failed() is nil after a failed log write")
+	}
+	if got, err := s.Get([]byte("kept")); err != nil || string(got) != "v" {
+		t.Fatalf("read after the failure: %q, %v", got, err)
 	}
 }
