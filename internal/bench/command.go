@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -12,14 +14,16 @@ func NewCommand() *cobra.Command {
 	cfg := Config{}
 	var workload string
 	var asJSON bool
+	var fo Failover
 	cmd := &cobra.Command{
-		Use:   "bench --endpoints URL[,URL...]",
+		Use:   "bench (--endpoints URL[,URL...] | --kill-after D)",
 		Short: "Measure a cluster's throughput and latency with a YCSB-style workload",
-		Long: `Bench loads --records records into --bucket, then runs a YCSB core workload
-for --duration with --concurrency workers, each with one request in flight:
-  a  50% reads, 50% updates
+		Long: `Bench loads --records records into --bucket, then runs a workload for
+--duration with --concurrency workers, each with one request in flight:
+  a  50% reads, 50% updates (YCSB's core workloads a, b and c)
   b  95% reads, 5% updates
   c  reads only
+  w  updates only
 Keys are drawn from a scrambled zipfian distribution (constant 0.99), so a
 few keys are hot. Updates are blind puts; unless --set-lww=false, the bucket's
 conflict policy is first set to lww so that they do not pile up siblings.
@@ -27,9 +31,25 @@ conflict policy is first set to lww so that they do not pile up siblings.
 Endpoints are grpc://host:port (the gRPC API, each request sent to a replica
 of its key) or http://host:port (the HTTP API, requests spread round-robin).
 The report gives, per phase and operation, the count, errors by kind,
-throughput and latency percentiles; --json prints it as one JSON object.`,
+throughput and latency percentiles; --json prints it as one JSON object.
+
+Failover: with --kill-after and no --endpoints, bench starts --nodes tutti
+server processes of its own on 127.0.0.1 (N=3, --fast-gossip), runs the
+workload against all of them over --protocol, and --kill-after into the run
+sends SIGKILL to node --kill-node (default the last). The report adds the
+writes' timeline: failed writes and throughput and latency before the kill,
+during the 2 s after it, and after; the longest gap between successful
+writes; and whether the target was met (N=3, W=2: no failed write, no gap
+longer than the p99.9 before the kill). With --restart-after the node is
+restarted that long after the kill, and the report adds how long the other
+nodes took to hand it their hints; the run then lasts until 10 s after the
+last hint was delivered if that is later than --duration. The nodes log to
+files in a temporary directory, removed at the end unless --keep; they are
+killed however bench ends.`,
 		Example: `  tutti bench --endpoints grpc://127.0.0.1:9701 --workload a --duration 30s
-  tutti bench --endpoints http://127.0.0.1:8701,http://127.0.0.1:8702 --workload c --json`,
+  tutti bench --endpoints http://127.0.0.1:8701,http://127.0.0.1:8702 --workload c --json
+  tutti bench --workload w --kill-after 5s --duration 20s
+  tutti bench --workload w --kill-after 5s --restart-after 60s --nodes 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w, err := ParseWorkload(workload)
@@ -37,12 +57,16 @@ throughput and latency percentiles; --json prints it as one JSON object.`,
 				return err
 			}
 			cfg.Workload = w
+			if err := failoverFlags(cmd, &cfg, &fo); err != nil {
+				return err
+			}
 			if !asJSON {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
 			cmd.SilenceUsage = true
-			// Ctrl-C ends the run early; what was measured is still reported.
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			// Ctrl-C ends the run early; what was measured is still
+			// reported, and the nodes of a failover run are killed first.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			res, runErr := Run(ctx, cfg)
 			if res != nil {
@@ -61,7 +85,7 @@ throughput and latency percentiles; --json prints it as one JSON object.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.Endpoints, "endpoints", nil, "comma-separated grpc://host:port or http://host:port URLs of nodes")
-	f.StringVar(&workload, "workload", "a", "YCSB core workload: a (50/50 read/update), b (95/5) or c (read only)")
+	f.StringVar(&workload, "workload", "a", "workload: a (50/50 read/update), b (95/5), c (read only) or w (update only)")
 	f.IntVar(&cfg.Records, "records", 10000, "number of records to load and to draw keys from")
 	f.DurationVar(&cfg.Duration, "duration", defaultDuration, "length of the run phase")
 	f.IntVar(&cfg.Concurrency, "concurrency", 16, "number of workers, each with one request in flight")
@@ -72,6 +96,34 @@ throughput and latency percentiles; --json prints it as one JSON object.`,
 	f.BoolVar(&cfg.SkipLoad, "skip-load", false, "skip the load phase (records loaded by an earlier run)")
 	f.DurationVar(&cfg.Timeout, "timeout", defaultTimeout, "bound on each request (0: none)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	_ = cmd.MarkFlagRequired("endpoints")
+	f.DurationVar(&fo.KillAfter, "kill-after", 0, "failover run: start a cluster of its own and kill one node this long into the run phase")
+	f.IntVar(&fo.Nodes, "nodes", replicas, "failover run: number of tutti server processes (N=3)")
+	f.IntVar(&fo.KillNode, "kill-node", 0, "failover run: number of the node killed, 1 to --nodes (default the last)")
+	f.DurationVar(&fo.RestartAfter, "restart-after", 0, "failover run: restart the killed node this long after the kill and measure the hand-off of its hints")
+	f.StringVar(&fo.Protocol, "protocol", string(protocolGRPC), "failover run: grpc or http")
+	f.BoolVar(&fo.Keep, "keep", false, "failover run: keep the nodes' data and logs")
 	return cmd
+}
+
+// failoverFlags checks how the endpoint and failover flags combine, and
+// sets cfg.Failover for a failover run.
+func failoverFlags(cmd *cobra.Command, cfg *Config, fo *Failover) error {
+	fs := cmd.Flags()
+	if !fs.Changed("kill-after") {
+		// The flags that only a failover run takes.
+		for _, name := range []string{"nodes", "kill-node", "restart-after", "protocol", "keep"} {
+			if fs.Changed(name) {
+				return fmt.Errorf("--%s needs --kill-after: it belongs to a failover run, which kills a node of a cluster bench starts", name)
+			}
+		}
+		if len(cfg.Endpoints) == 0 {
+			return fmt.Errorf("no endpoints: give --endpoints to measure a running cluster, or --kill-after for a failover run on a cluster bench starts")
+		}
+		return nil
+	}
+	if fs.Changed("endpoints") {
+		return fmt.Errorf("--kill-after starts a cluster of its own and kills one of its nodes, so it cannot be used with --endpoints")
+	}
+	cfg.Failover = fo
+	return nil
 }

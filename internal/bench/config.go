@@ -12,7 +12,7 @@ import (
 // Workload is a mix of operations in YCSB's sense. Reads and updates pick
 // their key from the scrambled zipfian distribution.
 type Workload struct {
-	// Name is "a", "b" or "c".
+	// Name is "a", "b", "c" or "w".
 	Name string
 	// ReadProportion and UpdateProportion sum to 1.
 	ReadProportion   float64
@@ -20,7 +20,9 @@ type Workload struct {
 }
 
 // ParseWorkload returns one of YCSB's core workloads: "a" (update heavy:
-// 50% reads, 50% updates), "b" (read mostly: 95/5) or "c" (read only).
+// 50% reads, 50% updates), "b" (read mostly: 95/5) or "c" (read only); or
+// "w" (write only: every operation an update), which is not YCSB's but is
+// what the failover timeline measures: every request is a write.
 func ParseWorkload(name string) (Workload, error) {
 	switch strings.ToLower(name) {
 	case "a":
@@ -29,8 +31,10 @@ func ParseWorkload(name string) (Workload, error) {
 		return Workload{Name: "b", ReadProportion: 0.95, UpdateProportion: 0.05}, nil
 	case "c":
 		return Workload{Name: "c", ReadProportion: 1, UpdateProportion: 0}, nil
+	case "w":
+		return Workload{Name: "w", ReadProportion: 0, UpdateProportion: 1}, nil
 	}
-	return Workload{}, fmt.Errorf("workload %q is not a, b or c", name)
+	return Workload{}, fmt.Errorf("workload %q is not a, b, c or w", name)
 }
 
 // next draws the kind of the next operation.
@@ -45,7 +49,8 @@ func (w Workload) next(r *rand.Rand) opKind {
 type Config struct {
 	// Endpoints are URLs of nodes, all with the same scheme:
 	// grpc://host:port (the gRPC API, routed by package client) or
-	// http://host:port (the HTTP API, requests spread round-robin).
+	// http://host:port (the HTTP API, requests spread round-robin). Empty
+	// with Failover, which starts a cluster of its own.
 	Endpoints []string
 	Workload  Workload
 	// Records is the number of keys, loaded before the run phase.
@@ -69,6 +74,10 @@ type Config struct {
 	Timeout time.Duration
 	// Progress, when set, receives a line as each phase starts.
 	Progress io.Writer
+	// Failover, when set, makes Run start a cluster of its own, kill one of
+	// its nodes during the run phase and report the write timeline around
+	// the kill (Result.Failover).
+	Failover *Failover
 }
 
 // protocol is how Run talks to the cluster.
@@ -95,12 +104,20 @@ func (cfg Config) validate() (protocol, []string, error) {
 		return "", nil, fmt.Errorf("value size must not be negative")
 	case cfg.Bucket == "":
 		return "", nil, fmt.Errorf("no bucket")
+	case cfg.Failover != nil:
+		return cfg.validateFailover()
 	case len(cfg.Endpoints) == 0:
 		return "", nil, fmt.Errorf("no endpoints")
 	}
+	return parseEndpoints(cfg.Endpoints)
+}
+
+// parseEndpoints returns the endpoints' protocol and their host:port (for
+// gRPC) or base URLs (for HTTP).
+func parseEndpoints(endpoints []string) (protocol, []string, error) {
 	var proto protocol
 	var targets []string
-	for _, e := range cfg.Endpoints {
+	for _, e := range endpoints {
 		u, err := url.Parse(e)
 		if err != nil {
 			return "", nil, fmt.Errorf("endpoint %q: %w", e, err)

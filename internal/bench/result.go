@@ -31,6 +31,9 @@ type Result struct {
 	// the benchmark was interrupted while loading.
 	Load *Phase `json:"load,omitempty"`
 	Run  *Phase `json:"run,omitempty"`
+	// Failover is the write timeline around the kill of a failover run
+	// (Config.Failover); absent otherwise.
+	Failover *FailoverReport `json:"failover,omitempty"`
 }
 
 // Phase is the report of the load or the run phase.
@@ -117,11 +120,7 @@ func summarize(workers []*worker, elapsed time.Duration) *Phase {
 		if secs > 0 {
 			op.OpsPerSec = float64(op.Count) / secs
 		}
-		op.Latency = Latency{
-			Min: ms(time.Duration(h.min)), Mean: ms(h.mean()),
-			P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99)), P999: ms(h.quantile(0.999)),
-			Max: ms(time.Duration(h.max)),
-		}
+		op.Latency = latencyOf(&h)
 		p.Operations[kind.String()] = op
 		p.Ops += op.Count
 		p.Errors += op.Errors
@@ -130,6 +129,15 @@ func summarize(workers []*worker, elapsed time.Duration) *Phase {
 		p.OpsPerSec = float64(p.Ops) / secs
 	}
 	return p
+}
+
+// latencyOf summarizes a histogram in milliseconds.
+func latencyOf(h *histogram) Latency {
+	return Latency{
+		Min: ms(time.Duration(h.min)), Mean: ms(h.mean()),
+		P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99)), P999: ms(h.quantile(0.999)),
+		Max: ms(time.Duration(h.max)),
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -180,6 +188,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	if len(errorLines) > 0 {
 		b.WriteString("\nerrors by kind:\n" + strings.Join(errorLines, "\n") + "\n")
+	}
+	if r.Failover != nil {
+		b.WriteString("\n")
+		if err := r.Failover.writeText(&b); err != nil {
+			return err
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

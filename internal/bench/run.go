@@ -31,7 +31,12 @@ func keyName(i uint64) string { return "user" + strconv.FormatUint(i, 10) }
 // Run loads cfg.Records records, then runs the workload for cfg.Duration,
 // and reports both phases. When ctx ends early it returns what was measured
 // so far along with the context's error.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+//
+// With cfg.Failover it first starts a cluster of its own, kills one of its
+// nodes during the run phase (and maybe restarts it), and reports the
+// writes' timeline around the kill too. The cluster's processes are killed
+// before Run returns, however it returns.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	proto, addrs, err := cfg.validate()
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -39,6 +44,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	keys, err := NewScrambledZipfian(uint64(cfg.Records), ZipfianConstant, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	var cl *cluster
+	if fo := cfg.Failover; fo != nil {
+		progress(cfg, "cluster: starting %d tutti server processes (N=%d) on 127.0.0.1", fo.nodes(), replicas)
+		started := time.Now()
+		if cl, err = startCluster(ctx, fo.Binary, fo.nodes(), fo.Keep); err != nil {
+			return nil, fmt.Errorf("bench: starting the cluster: %w", err)
+		}
+		defer func() {
+			if cerr := cl.close(); cerr != nil && err == nil {
+				err = fmt.Errorf("bench: stopping the cluster: %w", cerr)
+			}
+			if fo.Keep {
+				progress(cfg, "cluster: stopped; data and logs kept in %s", cl.dir)
+			}
+		}()
+		progress(cfg, "cluster: every node sees every member alive after %v; node logs in %s", time.Since(started).Round(time.Millisecond), cl.dir)
+		cfg.Endpoints = cl.endpoints(proto)
+		if proto, addrs, err = parseEndpoints(cfg.Endpoints); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	var tgt target
 	switch proto {
@@ -51,7 +77,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer func() { _ = tgt.close() }()
 
-	res := newResult(cfg, proto)
+	res = newResult(cfg, proto)
 	if cfg.SetLWW {
 		if err := tgt.setConflictLWW(ctx); err != nil {
 			return nil, fmt.Errorf("bench: setting bucket %q to conflict lww: %w", cfg.Bucket, err)
@@ -61,13 +87,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if !cfg.SkipLoad {
 		progress(cfg, "load: inserting %d records with %d workers", cfg.Records, cfg.Concurrency)
 		res.Load = runLoad(ctx, cfg, tgt)
-		if err := ctx.Err(); err != nil {
+		if err := interrupted(ctx); err != nil {
 			return res, fmt.Errorf("bench: interrupted while loading: %w", err)
 		}
 	}
 	progress(cfg, "run: workload %s for %v with %d workers", cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
-	res.Run = runWorkload(ctx, cfg, tgt, keys)
-	if err := ctx.Err(); err != nil {
+	if cl != nil {
+		var faultErr error
+		res.Run, res.Failover, faultErr = runFailover(ctx, cfg, tgt, keys, cl)
+		if faultErr != nil {
+			return res, fmt.Errorf("bench: failover: %w", faultErr)
+		}
+	} else {
+		res.Run = runWorkload(ctx, cfg, tgt, keys)
+	}
+	if err := interrupted(ctx); err != nil {
 		return res, fmt.Errorf("bench: interrupted: %w", err)
 	}
 	return res, nil
@@ -85,6 +119,8 @@ type worker struct {
 	rng   *rand.Rand
 	value []byte
 	stats [numOpKinds]opStats
+	// log, in a failover run phase, records every write for the timeline.
+	log *writeLog
 }
 
 type opStats struct {
@@ -127,6 +163,9 @@ func (w *worker) do(phase context.Context, cfg Config, tgt target, kind opKind, 
 	if ended(phase) {
 		return
 	}
+	if w.log != nil && kind != opRead {
+		w.log.add(start, elapsed, err)
+	}
 	s := &w.stats[kind]
 	if err != nil {
 		if s.errors == nil {
@@ -156,6 +195,20 @@ func ended(phase context.Context) bool {
 	return ok && !time.Now().Before(deadline)
 }
 
+// interrupted returns ctx's error, or context.DeadlineExceeded once its
+// deadline has passed even if its timer has not fired yet (ended stops a
+// phase at the deadline itself, so the phase may be over before the timer
+// fires).
+func interrupted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ended(ctx) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // fillValue draws fresh random bytes, so that no two writes compress alike.
 func (w *worker) fillValue() {
 	var word [8]byte
@@ -165,14 +218,17 @@ func (w *worker) fillValue() {
 	}
 }
 
-// runPhase runs cfg.Concurrency workers until they return and merges
-// their statistics.
-func runPhase(ctx context.Context, cfg Config, phase uint64, work func(ctx context.Context, w *worker)) *Phase {
+// runPhase runs cfg.Concurrency workers from start until they return and
+// merges their statistics. With logWrites each worker also logs its
+// writes, as offsets from start, for the failover timeline.
+func runPhase(ctx context.Context, cfg Config, phase uint64, start time.Time, logWrites bool, work func(ctx context.Context, w *worker)) (*Phase, []*worker) {
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range workers {
 		workers[i] = newWorker(cfg, phase, uint64(i))
+		if logWrites {
+			workers[i].log = &writeLog{origin: start}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -180,14 +236,14 @@ func runPhase(ctx context.Context, cfg Config, phase uint64, work func(ctx conte
 		}()
 	}
 	wg.Wait()
-	return summarize(workers, time.Since(start))
+	return summarize(workers, time.Since(start)), workers
 }
 
 // runLoad inserts every record once, the workers taking the next record
 // number in turn.
 func runLoad(ctx context.Context, cfg Config, tgt target) *Phase {
 	var next atomic.Uint64
-	return runPhase(ctx, cfg, 1, func(ctx context.Context, w *worker) {
+	p, _ := runPhase(ctx, cfg, 1, time.Now(), false, func(ctx context.Context, w *worker) {
 		for !ended(ctx) {
 			i := next.Add(1) - 1
 			if i >= uint64(cfg.Records) {
@@ -196,16 +252,24 @@ func runLoad(ctx context.Context, cfg Config, tgt target) *Phase {
 			w.do(ctx, cfg, tgt, opInsert, keyName(i))
 		}
 	})
+	return p
 }
 
 // runWorkload issues the workload's operations until cfg.Duration passes.
 func runWorkload(ctx context.Context, cfg Config, tgt target, keys *ScrambledZipfian) *Phase {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	return runPhase(ctx, cfg, 2, func(ctx context.Context, w *worker) {
+	p, _ := runPhase(ctx, cfg, 2, time.Now(), false, workloadLoop(cfg, tgt, keys))
+	return p
+}
+
+// workloadLoop is a run-phase worker's loop: draw an operation and a key,
+// send it, until the phase ends.
+func workloadLoop(cfg Config, tgt target, keys *ScrambledZipfian) func(ctx context.Context, w *worker) {
+	return func(ctx context.Context, w *worker) {
 		for !ended(ctx) {
 			kind := cfg.Workload.next(w.rng)
 			w.do(ctx, cfg, tgt, kind, keyName(keys.Next(w.rng)))
 		}
-	})
+	}
 }

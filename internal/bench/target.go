@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,7 +113,12 @@ func grpcError(err error) *opError {
 	return &opError{kind: kind, err: err}
 }
 
-// httpTarget spreads requests round-robin over the endpoints.
+// httpTarget spreads requests round-robin over the endpoints. A request
+// that fails in transport (the node refused the connection, or reset it:
+// it is down, or died mid-request) is sent again to the next endpoint while
+// its deadline lasts, each endpoint tried once. A write carries the same
+// Idempotency-Key on every attempt, so that a node can tell the retry of a
+// write it already applied from a new write.
 type httpTarget struct {
 	http *http.Client
 	// buckets are the endpoints' URLs of the bucket, /v1/buckets/{bucket}.
@@ -136,16 +143,54 @@ func newHTTPTarget(bases []string, bucket string, concurrency int) *httpTarget {
 	return t
 }
 
-func (t *httpTarget) bucketURL() string {
-	return t.buckets[(t.next.Add(1)-1)%uint64(len(t.buckets))]
+// idempotencyKeyHeader names the header that identifies a logical write
+// across its attempts.
+const idempotencyKeyHeader = "Idempotency-Key"
+
+// newIdempotencyKey returns 16 random bytes in hex, from crypto/rand so
+// that keys of different bench processes do not collide whatever their
+// seeds.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails
+	return hex.EncodeToString(b[:])
+}
+
+// send sends a request for path under the bucket to the next endpoint in
+// the round-robin, and on a transport failure to the ones after it, until
+// one answers or ctx ends. body is resent whole on each attempt; header
+// is set on each. The error is the last attempt's, as an *opError.
+func (t *httpTarget) send(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
+	first := t.next.Add(1) - 1
+	n := uint64(len(t.buckets))
+	var err error
+	for i := range n {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, rerr := http.NewRequestWithContext(ctx, method, t.buckets[(first+i)%n]+path, rd)
+		if rerr != nil {
+			return nil, &opError{kind: "other", err: rerr}
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		var resp *http.Response
+		if resp, err = t.do(req); err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			// The request's own deadline (or the run's end): no time
+			// left for another attempt.
+			break
+		}
+	}
+	return nil, err
 }
 
 func (t *httpTarget) read(ctx context.Context, key string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.bucketURL()+"/keys/"+url.PathEscape(key), nil)
-	if err != nil {
-		return false, &opError{kind: "other", err: err}
-	}
-	resp, err := t.do(req)
+	resp, err := t.send(ctx, http.MethodGet, "/keys/"+url.PathEscape(key), nil, nil)
 	if err != nil {
 		return false, err
 	}
@@ -166,12 +211,13 @@ func (t *httpTarget) read(ctx context.Context, key string) (bool, error) {
 }
 
 func (t *httpTarget) write(ctx context.Context, key string, value []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, t.bucketURL()+"/keys/"+url.PathEscape(key), bytes.NewReader(value))
-	if err != nil {
-		return &opError{kind: "other", err: err}
+	header := http.Header{}
+	header.Set("Content-Type", "application/octet-stream")
+	header.Set(idempotencyKeyHeader, newIdempotencyKey())
+	if value == nil {
+		value = []byte{} // a PUT always has a body, if empty
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := t.do(req)
+	resp, err := t.send(ctx, http.MethodPut, "/keys/"+url.PathEscape(key), value, header)
 	if err != nil {
 		return err
 	}
