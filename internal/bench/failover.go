@@ -37,9 +37,10 @@ type Failover struct {
 // Timing of a failover run.
 const (
 	// failoverWindow is the "during" window after the kill: about how long
-	// the nodes' failure detector (memberlist's local profile, with
-	// --fast-gossip) takes to declare a node dead, and about how long a
-	// Raft store goes without a leader when its leader is killed.
+	// a Raft store takes no write when its leader is killed, which is what
+	// a leaderless store is compared with. (The nodes' failure detector
+	// takes longer, 4-6 s with --fast-gossip, to declare the node dead;
+	// writes need not wait for it.)
 	failoverWindow = 2 * time.Second
 	// pollInterval is the pause between two polls of the live nodes'
 	// members after the kill.
