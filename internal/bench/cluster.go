@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tutti-kv/tutti/internal/child"
 )
 
 // replicas is the replication factor N of the clusters bench starts: the
@@ -57,22 +59,7 @@ type clusterNode struct {
 	httpAddr, grpcAddr, gossipAddr string
 	dataDir, logPath               string
 	args                           []string
-	proc                           *process // nil until started
-}
-
-// process is one life of a node's process.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	proc                           *child.Process // nil until started
 }
 
 // member is a node's view of one member in GET /v1/cluster/members.
@@ -153,24 +140,12 @@ func (c *cluster) start(ctx context.Context, n int) error {
 // appended to its log file.
 func (c *cluster) startNode(i int) error {
 	nd := c.nodes[i]
-	log, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "=== bench: starting %s at %s: %s %s\n", nd.id, time.Now().Format(time.RFC3339Nano), c.binary, strings.Join(nd.args, " "))
 	cmd := exec.Command(c.binary, nd.args...)
-	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = procAttr()
-	err = cmd.Start()
-	_ = log.Close() // the child has its own copy
+	p, err := child.Start(cmd, nd.logPath, fmt.Sprintf("bench: starting %s: %s %s", nd.id, c.binary, strings.Join(nd.args, " ")))
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", nd.id, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // a killed node's exit status says nothing new
-		close(p.done)
-	}()
 	nd.proc = p
 	return nil
 }
@@ -187,7 +162,7 @@ func (c *cluster) waitReady(ctx context.Context) error {
 	for {
 		missing := ""
 		for i, nd := range c.nodes {
-			if nd.proc.exited() {
+			if nd.proc.Exited() {
 				return fmt.Errorf("%s exited while the cluster was starting; end of %s:\n%s", nd.id, nd.logPath, c.logTail(i))
 			}
 			ms, err := c.members(ctx, i)
@@ -248,21 +223,16 @@ func (c *cluster) kill(i int) error {
 	if p == nil {
 		return fmt.Errorf("%s is not running", c.nodes[i].id)
 	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.Kill(exitWait); err != nil {
 		return fmt.Errorf("killing %s: %w", c.nodes[i].id, err)
 	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(exitWait):
-		return fmt.Errorf("%s (pid %d) still running %v after SIGKILL", c.nodes[i].id, p.cmd.Process.Pid, exitWait)
-	}
+	return nil
 }
 
 // restart starts a killed node again: same id, addresses and data
 // directory, so it is the same member coming back.
 func (c *cluster) restart(i int) error {
-	if p := c.nodes[i].proc; p != nil && !p.exited() {
+	if p := c.nodes[i].proc; p != nil && !p.Exited() {
 		return fmt.Errorf("%s is still running", c.nodes[i].id)
 	}
 	return c.startNode(i)
@@ -273,7 +243,7 @@ func (c *cluster) restart(i int) error {
 func (c *cluster) close() error {
 	var errs []error
 	for i, nd := range c.nodes {
-		if nd.proc != nil && !nd.proc.exited() {
+		if nd.proc != nil && !nd.proc.Exited() {
 			if err := c.kill(i); err != nil {
 				errs = append(errs, err)
 			}

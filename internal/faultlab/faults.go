@@ -15,7 +15,7 @@ func (l *Lab) Kill(i int) error {
 	if err != nil {
 		return err
 	}
-	return kill(p)
+	return p.Kill(exitWait)
 }
 
 // Restart starts node i again, after Kill, on the same data directory with
@@ -43,7 +43,7 @@ func (l *Lab) signal(i int, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	return p.cmd.Process.Signal(sig)
+	return p.Signal(sig)
 }
 
 // Partition cuts the nodes of a off from the nodes of b. A symmetric cut

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tutti-kv/tutti/internal/child"
 )
 
 // The ports every node listens on, each on its own address.
@@ -84,23 +86,7 @@ type Lab struct {
 	client *http.Client
 
 	mu    sync.Mutex
-	procs []*proc // nil until node i first starts
-}
-
-// proc is one life of a node's process.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-}
-
-// exited says whether the process is gone.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	procs []*child.Process // nil until node i first starts
 }
 
 // Start builds the network, starts every node and waits until each node
@@ -114,7 +100,7 @@ func Start(t testing.TB, cfg Config) *Lab {
 	if err != nil {
 		t.Fatalf("faultlab: %v", err)
 	}
-	l := &Lab{cfg: cfg, client: newHTTPClient(cfg.Nodes), procs: make([]*proc, cfg.Nodes)}
+	l := &Lab{cfg: cfg, client: newHTTPClient(cfg.Nodes), procs: make([]*child.Process, cfg.Nodes)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			l.logTails(t)
@@ -214,24 +200,12 @@ func (l *Lab) startNode(i int) error {
 	if err := os.MkdirAll(info.DataDir, 0o755); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(info.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(logFile, "=== faultlab: starting %s at %s\n", info.ID, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", info.Namespace, l.cfg.Binary}, l.serverArgs(i)...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	logFile.Close() // the child holds its own copy
+	pr, err := child.Start(cmd, info.LogPath, "faultlab: starting "+info.ID)
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", info.ID, err)
 	}
-	pr := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // the exit status of a killed node says nothing new
-		close(pr.done)
-	}()
 	l.mu.Lock()
 	l.procs[i] = pr
 	l.mu.Unlock()
@@ -239,14 +213,14 @@ func (l *Lab) startNode(i int) error {
 }
 
 // running returns node i's live process.
-func (l *Lab) running(i int) (*proc, error) {
+func (l *Lab) running(i int) (*child.Process, error) {
 	if i < 0 || i >= l.cfg.Nodes {
 		return nil, fmt.Errorf("no node %d in a %d-node lab", i, l.cfg.Nodes)
 	}
 	l.mu.Lock()
 	p := l.procs[i]
 	l.mu.Unlock()
-	if p == nil || p.exited() {
+	if p == nil || p.Exited() {
 		return nil, fmt.Errorf("node %d (%s) is not running", i, nodeID(i))
 	}
 	return p, nil
@@ -345,10 +319,10 @@ func (l *Lab) close() error {
 	l.client.CloseIdleConnections()
 	var errs []error
 	for i, p := range procs {
-		if p == nil || p.exited() {
+		if p == nil || p.Exited() {
 			continue
 		}
-		if err := kill(p); err != nil {
+		if err := p.Kill(exitWait); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", nodeID(i), err))
 		}
 	}
@@ -356,20 +330,6 @@ func (l *Lab) close() error {
 		errs = append(errs, l.net.down())
 	}
 	return errors.Join(errs...)
-}
-
-// kill sends SIGKILL (which also ends a stopped process) and waits until
-// the process is reaped, so that its ports and data directory are free.
-func kill(p *proc) error {
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(exitWait):
-		return fmt.Errorf("process %d still running %v after SIGKILL", p.cmd.Process.Pid, exitWait)
-	}
 }
 
 // logTails logs the end of every node's log, for a failed test.
