@@ -175,16 +175,15 @@ func Latest(obj *object.Object) hlc.Timestamp { return object.CausalOf(obj).Late
 // when sync is set, and returned for the caller to replicate, so that the
 // retry is acknowledged only once W replicas hold the first attempt.
 func (s *Store) Coordinate(k Key, ctx object.Causal, content object.Content, p object.Policy, sync bool) (*object.Object, []byte, int, error) {
-	local, _, err := s.Read(k)
+	local, stored, err := s.Read(k)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	if content.WriteID != "" && local.Holds(content) {
-		encoded := object.Encode(local)
-		if err := s.write(k, encoded, sync); err != nil {
+		if err := s.write(k, stored, sync); err != nil {
 			return nil, nil, 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
 		}
-		return local, encoded, 0, nil
+		return local, stored, 0, nil
 	}
 	counter, err := s.Counter.Next()
 	if err != nil {

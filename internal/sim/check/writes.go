@@ -55,8 +55,8 @@ func lostWrites(h []Op, final map[string]Final) ([]Violation, int) {
 // coveringWrite returns the first write among ops, other than p, for which
 // keep is true and whose context covers one of p's dots: it replaced p.
 func coveringWrite(ops []Op, p Op, keep func(Op) bool) (Op, bool) {
-	for _, w := range ops {
-		if w.isWrite() && w.Index != p.Index && keep(w) && p.coveredBy(w.Context) {
+	for _, d := range p.dots() {
+		if w, ok := replacingWrite(ops, p, d, keep); ok {
 			return w, true
 		}
 	}
