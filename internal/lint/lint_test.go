@@ -20,6 +20,7 @@ import (
 
 // purePackages take time, randomness and I/O only as inputs.
 var purePackages = []string{
+	"internal/aae",
 	"internal/coordinator",
 	"internal/dvv",
 	"internal/hlc",

@@ -180,7 +180,13 @@ func Decode(b []byte) (*Object, error) {
 // Digest is a hash of o's canonical encoding: equal objects, and only
 // those in practice, have equal digests. Anti-entropy compares them.
 func Digest(o *Object) [16]byte {
-	sum := sha256.Sum256(Encode(o))
+	return DigestEncoded(Encode(o))
+}
+
+// DigestEncoded is Digest of the object whose encoding is b, computed
+// without decoding it.
+func DigestEncoded(b []byte) [16]byte {
+	sum := sha256.Sum256(b)
 	return [16]byte(sum[:16])
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tutti-kv/tutti/internal/aae"
 	"github.com/tutti-kv/tutti/internal/dvv"
 	"github.com/tutti-kv/tutti/internal/hlc"
 	"github.com/tutti-kv/tutti/internal/object"
@@ -135,6 +136,9 @@ type Store struct {
 	Engine  storage.Engine
 	Counter Counter
 	Clock   Clock
+	// Trees, when set, follows every write of an object (hints are not in
+	// the trees).
+	Trees Trees
 }
 
 // Read returns the stored copy of k (nil when absent) and its encoding.
@@ -153,10 +157,85 @@ func (s *Store) Read(k Key) (*object.Object, []byte, error) {
 	return obj, raw, nil
 }
 
-func (s *Store) write(k Key, encoded []byte, sync bool) error {
-	var b storage.Batch
-	b.Set(k.storageKey(), encoded)
-	return s.Engine.Apply(&b, sync)
+// write stores encoded as k's copy in place of old (nil when absent),
+// through Trees for an object so that its tree follows.
+func (s *Store) write(k Key, old, encoded []byte, sync bool) error {
+	store := func() error {
+		var b storage.Batch
+		b.Set(k.storageKey(), encoded)
+		return s.Engine.Apply(&b, sync)
+	}
+	if s.Trees == nil || k.HintFor != "" {
+		return store()
+	}
+	return s.Trees.Write(k.Partition, k.Segment, aae.Delta(k.Bucket, k.Key, old, encoded), store)
+}
+
+// Trees keeps the Merkle trees of a replica's partitions (package aae) in
+// step with its objects.
+type Trees interface {
+	// Write runs store, which replaces an object of segment in partition,
+	// and once it succeeded XORs delta into the segment's leaf. The node's
+	// implementation also orders it against tree rebuilds.
+	Write(partition, segment int, delta uint64, store func() error) error
+}
+
+// Items lists the objects stored in the given segments of partition p, with
+// their digests, segment by segment in storage order (aae.Local).
+func (s *Store) Items(p int, segments []int) ([]aae.Item, error) {
+	var items []aae.Item
+	var bad error
+	for _, seg := range segments {
+		lower, upper := storage.SegmentBounds(p, seg)
+		err := s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
+			_, _, bucket, key, err := storage.ParseObjectKey(raw)
+			if err != nil {
+				bad = err
+				return false
+			}
+			items = append(items, aae.Item{Segment: seg, Bucket: bytes.Clone(bucket), Key: bytes.Clone(key), Digest: aae.DigestOf(value)})
+			return true
+		})
+		if err == nil {
+			err = bad
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replica: listing segment %d of partition %d: %w", seg, p, err)
+		}
+	}
+	return items, nil
+}
+
+// HashPartition calls add with the segment and aae.ItemHash of every object
+// stored in partition p, from one snapshot of storage; started is called
+// once that snapshot is taken, before the first add. The XOR of the hashes
+// per segment is the partition's tree.
+func (s *Store) HashPartition(p int, started func(), add func(segment int, hash uint64)) error {
+	lower, upper := storage.PartitionBounds(p)
+	first, bad := true, error(nil)
+	err := s.Engine.Scan(lower, upper, func(raw, value []byte) bool {
+		if first {
+			first = false
+			started()
+		}
+		_, seg, bucket, key, err := storage.ParseObjectKey(raw)
+		if err != nil {
+			bad = err
+			return false
+		}
+		add(seg, aae.ItemHash(bucket, key, aae.DigestOf(value)))
+		return true
+	})
+	if first {
+		started()
+	}
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return fmt.Errorf("replica: hashing partition %d: %w", p, err)
+	}
+	return nil
 }
 
 // Latest is the newest modification time among obj's versions.
@@ -180,7 +259,7 @@ func (s *Store) Coordinate(k Key, ctx object.Causal, content object.Content, p o
 		return nil, nil, 0, err
 	}
 	if content.WriteID != "" && local.Holds(content) {
-		if err := s.write(k, stored, sync); err != nil {
+		if err := s.write(k, stored, stored, sync); err != nil {
 			return nil, nil, 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
 		}
 		return local, stored, 0, nil
@@ -202,7 +281,7 @@ func (s *Store) Coordinate(k Key, ctx object.Causal, content object.Content, p o
 		return nil, nil, 0, fmt.Errorf("replica: updating %q/%q: %w", k.Bucket, k.Key, err)
 	}
 	encoded := object.Encode(obj)
-	if err := s.write(k, encoded, sync); err != nil {
+	if err := s.write(k, stored, encoded, sync); err != nil {
 		return nil, nil, 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
 	}
 	return obj, encoded, dropped, nil
@@ -216,23 +295,34 @@ var ErrBadObject = errors.New("replica: bad object")
 // stores the result, durably when sync is set. It returns how many
 // concurrent versions LWW dropped.
 func (s *Store) Apply(k Key, encoded []byte, p object.Policy, sync bool) (int, error) {
+	_, dropped, err := s.Merge(k, encoded, p, sync)
+	return dropped, err
+}
+
+// Merge is Apply that also returns the merged encoding now stored. A copy
+// the merge leaves unchanged is not written again unless sync asks for
+// durability.
+func (s *Store) Merge(k Key, encoded []byte, p object.Policy, sync bool) ([]byte, int, error) {
 	incoming, err := object.Decode(encoded)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrBadObject, err)
+		return nil, 0, fmt.Errorf("%w: %w", ErrBadObject, err)
 	}
 	s.Clock.Observe(Latest(incoming))
-	local, _, err := s.Read(k)
+	local, stored, err := s.Read(k)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	dropped := 0
 	if local != nil {
 		var merged *object.Object
 		merged, dropped = object.Merge(local, incoming, p)
 		encoded = object.Encode(merged)
+		if !sync && bytes.Equal(encoded, stored) {
+			return stored, dropped, nil
+		}
 	}
-	if err := s.write(k, encoded, sync); err != nil {
-		return 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
+	if err := s.write(k, stored, encoded, sync); err != nil {
+		return nil, 0, fmt.Errorf("replica: storing %q/%q: %w", k.Bucket, k.Key, err)
 	}
-	return dropped, nil
+	return encoded, dropped, nil
 }

@@ -1,0 +1,39 @@
+package aae
+
+// Forest holds the trees of every partition of a replica that runs on one
+// goroutine (the simulator, tests): it implements replica.Trees and the
+// Tree method of Local. A partition's tree is ready once built (Build)
+// and follows every write after that.
+type Forest struct {
+	trees []Tree
+	ready []bool
+}
+
+// NewForest returns the unbuilt trees of q partitions.
+func NewForest(q int) *Forest {
+	return &Forest{trees: make([]Tree, q), ready: make([]bool, q)}
+}
+
+// Write runs store and then adds delta to the segment's leaf.
+func (f *Forest) Write(partition, segment int, delta uint64, store func() error) error {
+	if err := store(); err != nil {
+		return err
+	}
+	f.trees[partition].Xor(segment, delta)
+	return nil
+}
+
+// Tree returns a copy of partition p's tree and whether it is built.
+func (f *Forest) Tree(p int) (Tree, bool) { return f.trees[p], f.ready[p] }
+
+// Build makes partition p's tree from storage: hash calls add with the
+// segment and ItemHash of every stored object of the partition (as
+// replica.Store.HashPartition does).
+func (f *Forest) Build(p int, hash func(add func(segment int, h uint64)) error) error {
+	f.trees[p], f.ready[p] = Tree{}, false
+	if err := hash(f.trees[p].Xor); err != nil {
+		return err
+	}
+	f.ready[p] = true
+	return nil
+}
