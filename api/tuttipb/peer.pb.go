@@ -80,6 +80,67 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{0}
 }
 
+type AAEKind int32
+
+const (
+	AAEKind_AAE_KIND_UNSPECIFIED AAEKind = 0
+	AAEKind_AAE_KIND_ROOT        AAEKind = 1
+	AAEKind_AAE_KIND_BRANCHES    AAEKind = 2
+	AAEKind_AAE_KIND_LEAVES      AAEKind = 3
+	AAEKind_AAE_KIND_ITEMS       AAEKind = 4
+	AAEKind_AAE_KIND_FETCH       AAEKind = 5
+	AAEKind_AAE_KIND_PUSH        AAEKind = 6
+)
+
+// Enum value maps for AAEKind.
+var (
+	AAEKind_name = map[int32]string{
+		0: "AAE_KIND_UNSPECIFIED",
+		1: "AAE_KIND_ROOT",
+		2: "AAE_KIND_BRANCHES",
+		3: "AAE_KIND_LEAVES",
+		4: "AAE_KIND_ITEMS",
+		5: "AAE_KIND_FETCH",
+		6: "AAE_KIND_PUSH",
+	}
+	AAEKind_value = map[string]int32{
+		"AAE_KIND_UNSPECIFIED": 0,
+		"AAE_KIND_ROOT":        1,
+		"AAE_KIND_BRANCHES":    2,
+		"AAE_KIND_LEAVES":      3,
+		"AAE_KIND_ITEMS":       4,
+		"AAE_KIND_FETCH":       5,
+		"AAE_KIND_PUSH":        6,
+	}
+)
+
+func (x AAEKind) Enum() *AAEKind {
+	p := new(AAEKind)
+	*p = x
+	return p
+}
+
+func (x AAEKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AAEKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tutti_v1_peer_proto_enumTypes[1].Descriptor()
+}
+
+func (AAEKind) Type() protoreflect.EnumType {
+	return &file_tutti_v1_peer_proto_enumTypes[1]
+}
+
+func (x AAEKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AAEKind.Descriptor instead.
+func (AAEKind) EnumDescriptor() ([]byte, []int) {
+	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
 // PeerFrame is one batch on a stream: requests from the dialer, responses
 // from the listener.
 type PeerFrame struct {
@@ -147,6 +208,7 @@ type PeerRequest struct {
 	//	*PeerRequest_Read
 	//	*PeerRequest_Write
 	//	*PeerRequest_Coordinate
+	//	*PeerRequest_Aae
 	Body          isPeerRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -237,6 +299,15 @@ func (x *PeerRequest) GetCoordinate() *CoordinateRequest {
 	return nil
 }
 
+func (x *PeerRequest) GetAae() *AAERequest {
+	if x != nil {
+		if x, ok := x.Body.(*PeerRequest_Aae); ok {
+			return x.Aae
+		}
+	}
+	return nil
+}
+
 type isPeerRequest_Body interface {
 	isPeerRequest_Body()
 }
@@ -253,11 +324,17 @@ type PeerRequest_Coordinate struct {
 	Coordinate *CoordinateRequest `protobuf:"bytes,12,opt,name=coordinate,proto3,oneof"`
 }
 
+type PeerRequest_Aae struct {
+	Aae *AAERequest `protobuf:"bytes,13,opt,name=aae,proto3,oneof"`
+}
+
 func (*PeerRequest_Read) isPeerRequest_Body() {}
 
 func (*PeerRequest_Write) isPeerRequest_Body() {}
 
 func (*PeerRequest_Coordinate) isPeerRequest_Body() {}
+
+func (*PeerRequest_Aae) isPeerRequest_Body() {}
 
 type PeerResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -270,6 +347,7 @@ type PeerResponse struct {
 	//	*PeerResponse_Read
 	//	*PeerResponse_Write
 	//	*PeerResponse_Coordinate
+	//	*PeerResponse_Aae
 	Body          isPeerResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -360,6 +438,15 @@ func (x *PeerResponse) GetCoordinate() *CoordinateResult {
 	return nil
 }
 
+func (x *PeerResponse) GetAae() *AAEReply {
+	if x != nil {
+		if x, ok := x.Body.(*PeerResponse_Aae); ok {
+			return x.Aae
+		}
+	}
+	return nil
+}
+
 type isPeerResponse_Body interface {
 	isPeerResponse_Body()
 }
@@ -376,11 +463,17 @@ type PeerResponse_Coordinate struct {
 	Coordinate *CoordinateResult `protobuf:"bytes,12,opt,name=coordinate,proto3,oneof"`
 }
 
+type PeerResponse_Aae struct {
+	Aae *AAEReply `protobuf:"bytes,13,opt,name=aae,proto3,oneof"`
+}
+
 func (*PeerResponse_Read) isPeerResponse_Body() {}
 
 func (*PeerResponse_Write) isPeerResponse_Body() {}
 
 func (*PeerResponse_Coordinate) isPeerResponse_Body() {}
+
+func (*PeerResponse_Aae) isPeerResponse_Body() {}
 
 // ReplicaRead asks a replica for its stored copy of one key.
 type ReplicaRead struct {
@@ -929,6 +1022,307 @@ func (x *RequestOptions) GetTimeoutMs() int64 {
 	return 0
 }
 
+// AAERequest is one step of an anti-entropy exchange of a partition
+// (internal/aae): the peer answers from its own replica of the partition.
+type AAERequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Kind      AAEKind                `protobuf:"varint,2,opt,name=kind,proto3,enum=tutti.v1.AAEKind" json:"kind,omitempty"`
+	// branches: AAE_KIND_LEAVES, the branches whose leaves to send.
+	Branches []uint32 `protobuf:"varint,3,rep,packed,name=branches,proto3" json:"branches,omitempty"`
+	// segments: AAE_KIND_ITEMS, the segments to list.
+	Segments []uint32 `protobuf:"varint,4,rep,packed,name=segments,proto3" json:"segments,omitempty"`
+	// items: AAE_KIND_FETCH, the objects to send (digests left empty).
+	Items []*AAEItem `protobuf:"bytes,5,rep,name=items,proto3" json:"items,omitempty"`
+	// objects: AAE_KIND_PUSH, objects to merge into the peer's copies.
+	Objects       []*AAEObject `protobuf:"bytes,6,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AAERequest) Reset() {
+	*x = AAERequest{}
+	mi := &file_tutti_v1_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AAERequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AAERequest) ProtoMessage() {}
+
+func (x *AAERequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutti_v1_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AAERequest.ProtoReflect.Descriptor instead.
+func (*AAERequest) Descriptor() ([]byte, []int) {
+	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AAERequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *AAERequest) GetKind() AAEKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AAEKind_AAE_KIND_UNSPECIFIED
+}
+
+func (x *AAERequest) GetBranches() []uint32 {
+	if x != nil {
+		return x.Branches
+	}
+	return nil
+}
+
+func (x *AAERequest) GetSegments() []uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+func (x *AAERequest) GetItems() []*AAEItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *AAERequest) GetObjects() []*AAEObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+// AAEItem is one stored object as an exchange lists it.
+type AAEItem struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Segment uint32                 `protobuf:"varint,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	Bucket  []byte                 `protobuf:"bytes,2,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key     []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// digest is the 16-byte digest of the object's encoding.
+	Digest        []byte `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AAEItem) Reset() {
+	*x = AAEItem{}
+	mi := &file_tutti_v1_peer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AAEItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AAEItem) ProtoMessage() {}
+
+func (x *AAEItem) ProtoReflect() protoreflect.Message {
+	mi := &file_tutti_v1_peer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AAEItem.ProtoReflect.Descriptor instead.
+func (*AAEItem) Descriptor() ([]byte, []int) {
+	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AAEItem) GetSegment() uint32 {
+	if x != nil {
+		return x.Segment
+	}
+	return 0
+}
+
+func (x *AAEItem) GetBucket() []byte {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
+func (x *AAEItem) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AAEItem) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// AAEObject is one object an exchange moves.
+type AAEObject struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Segment uint32                 `protobuf:"varint,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	Bucket  []byte                 `protobuf:"bytes,2,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key     []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// object is the encoded object; empty in a fetch reply when the peer
+	// holds none.
+	Object        []byte `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AAEObject) Reset() {
+	*x = AAEObject{}
+	mi := &file_tutti_v1_peer_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AAEObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AAEObject) ProtoMessage() {}
+
+func (x *AAEObject) ProtoReflect() protoreflect.Message {
+	mi := &file_tutti_v1_peer_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AAEObject.ProtoReflect.Descriptor instead.
+func (*AAEObject) Descriptor() ([]byte, []int) {
+	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AAEObject) GetSegment() uint32 {
+	if x != nil {
+		return x.Segment
+	}
+	return 0
+}
+
+func (x *AAEObject) GetBucket() []byte {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
+func (x *AAEObject) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AAEObject) GetObject() []byte {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+type AAEReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// not_ready is set while the peer's tree of the partition is being
+	// built.
+	NotReady      bool         `protobuf:"varint,1,opt,name=not_ready,json=notReady,proto3" json:"not_ready,omitempty"`
+	Hashes        []uint64     `protobuf:"fixed64,2,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	Items         []*AAEItem   `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	Objects       []*AAEObject `protobuf:"bytes,4,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AAEReply) Reset() {
+	*x = AAEReply{}
+	mi := &file_tutti_v1_peer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AAEReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AAEReply) ProtoMessage() {}
+
+func (x *AAEReply) ProtoReflect() protoreflect.Message {
+	mi := &file_tutti_v1_peer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AAEReply.ProtoReflect.Descriptor instead.
+func (*AAEReply) Descriptor() ([]byte, []int) {
+	return file_tutti_v1_peer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AAEReply) GetNotReady() bool {
+	if x != nil {
+		return x.NotReady
+	}
+	return false
+}
+
+func (x *AAEReply) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *AAEReply) GetItems() []*AAEItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *AAEReply) GetObjects() []*AAEObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
 var File_tutti_v1_peer_proto protoreflect.FileDescriptor
 
 const file_tutti_v1_peer_proto_rawDesc = "" +
@@ -936,7 +1330,7 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x13tutti/v1/peer.proto\x12\btutti.v1\"t\n" +
 	"\tPeerFrame\x121\n" +
 	"\brequests\x18\x01 \x03(\v2\x15.tutti.v1.PeerRequestR\brequests\x124\n" +
-	"\tresponses\x18\x02 \x03(\v2\x16.tutti.v1.PeerResponseR\tresponses\"\x83\x02\n" +
+	"\tresponses\x18\x02 \x03(\v2\x16.tutti.v1.PeerResponseR\tresponses\"\xad\x02\n" +
 	"\vPeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12,\n" +
@@ -946,8 +1340,9 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x05write\x18\v \x01(\v2\x16.tutti.v1.ReplicaWriteH\x00R\x05write\x12=\n" +
 	"\n" +
 	"coordinate\x18\f \x01(\v2\x1b.tutti.v1.CoordinateRequestH\x00R\n" +
-	"coordinateB\x06\n" +
-	"\x04body\"\x8c\x02\n" +
+	"coordinate\x12(\n" +
+	"\x03aae\x18\r \x01(\v2\x14.tutti.v1.AAERequestH\x00R\x03aaeB\x06\n" +
+	"\x04body\"\xb4\x02\n" +
 	"\fPeerResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12'\n" +
@@ -957,7 +1352,8 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x05write\x18\v \x01(\v2\x1c.tutti.v1.ReplicaWriteResultH\x00R\x05write\x12<\n" +
 	"\n" +
 	"coordinate\x18\f \x01(\v2\x1a.tutti.v1.CoordinateResultH\x00R\n" +
-	"coordinateB\x06\n" +
+	"coordinate\x12&\n" +
+	"\x03aae\x18\r \x01(\v2\x12.tutti.v1.AAEReplyH\x00R\x03aaeB\x06\n" +
 	"\x04body\"R\n" +
 	"\vReplicaRead\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\fR\x06bucket\x12\x10\n" +
@@ -997,13 +1393,44 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x02pr\x18\x04 \x01(\x05R\x02pr\x12\x0e\n" +
 	"\x02pw\x18\x05 \x01(\x05R\x02pw\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs*\x94\x01\n" +
+	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\"\xe1\x01\n" +
+	"\n" +
+	"AAERequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12%\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x11.tutti.v1.AAEKindR\x04kind\x12\x1a\n" +
+	"\bbranches\x18\x03 \x03(\rR\bbranches\x12\x1a\n" +
+	"\bsegments\x18\x04 \x03(\rR\bsegments\x12'\n" +
+	"\x05items\x18\x05 \x03(\v2\x11.tutti.v1.AAEItemR\x05items\x12-\n" +
+	"\aobjects\x18\x06 \x03(\v2\x13.tutti.v1.AAEObjectR\aobjects\"e\n" +
+	"\aAAEItem\x12\x18\n" +
+	"\asegment\x18\x01 \x01(\rR\asegment\x12\x16\n" +
+	"\x06bucket\x18\x02 \x01(\fR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\fR\x06digest\"g\n" +
+	"\tAAEObject\x12\x18\n" +
+	"\asegment\x18\x01 \x01(\rR\asegment\x12\x16\n" +
+	"\x06bucket\x18\x02 \x01(\fR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x16\n" +
+	"\x06object\x18\x04 \x01(\fR\x06object\"\x97\x01\n" +
+	"\bAAEReply\x12\x1b\n" +
+	"\tnot_ready\x18\x01 \x01(\bR\bnotReady\x12\x16\n" +
+	"\x06hashes\x18\x02 \x03(\x06R\x06hashes\x12'\n" +
+	"\x05items\x18\x03 \x03(\v2\x11.tutti.v1.AAEItemR\x05items\x12-\n" +
+	"\aobjects\x18\x04 \x03(\v2\x13.tutti.v1.AAEObjectR\aobjects*\x94\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x01\x12\x1a\n" +
 	"\x16ERROR_CODE_UNAVAILABLE\x10\x02\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x03\x12\x1a\n" +
-	"\x16ERROR_CODE_NOT_REPLICA\x10\x042u\n" +
+	"\x16ERROR_CODE_NOT_REPLICA\x10\x04*\x9d\x01\n" +
+	"\aAAEKind\x12\x18\n" +
+	"\x14AAE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rAAE_KIND_ROOT\x10\x01\x12\x15\n" +
+	"\x11AAE_KIND_BRANCHES\x10\x02\x12\x13\n" +
+	"\x0fAAE_KIND_LEAVES\x10\x03\x12\x12\n" +
+	"\x0eAAE_KIND_ITEMS\x10\x04\x12\x12\n" +
+	"\x0eAAE_KIND_FETCH\x10\x05\x12\x11\n" +
+	"\rAAE_KIND_PUSH\x10\x062u\n" +
 	"\x04Peer\x125\n" +
 	"\x04Call\x12\x15.tutti.v1.PeerRequest\x1a\x16.tutti.v1.PeerResponse\x126\n" +
 	"\x06Stream\x12\x13.tutti.v1.PeerFrame\x1a\x13.tutti.v1.PeerFrame(\x010\x01B'Z%github.com/tutti-kv/tutti/api/tuttipbb\x06proto3"
@@ -1020,43 +1447,55 @@ func file_tutti_v1_peer_proto_rawDescGZIP() []byte {
 	return file_tutti_v1_peer_proto_rawDescData
 }
 
-var file_tutti_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tutti_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_tutti_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_tutti_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tutti_v1_peer_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: tutti.v1.ErrorCode
-	(*PeerFrame)(nil),          // 1: tutti.v1.PeerFrame
-	(*PeerRequest)(nil),        // 2: tutti.v1.PeerRequest
-	(*PeerResponse)(nil),       // 3: tutti.v1.PeerResponse
-	(*ReplicaRead)(nil),        // 4: tutti.v1.ReplicaRead
-	(*ReplicaReadResult)(nil),  // 5: tutti.v1.ReplicaReadResult
-	(*ReplicaWrite)(nil),       // 6: tutti.v1.ReplicaWrite
-	(*ReplicaWriteResult)(nil), // 7: tutti.v1.ReplicaWriteResult
-	(*CoordinateRequest)(nil),  // 8: tutti.v1.CoordinateRequest
-	(*CoordinateResult)(nil),   // 9: tutti.v1.CoordinateResult
-	(*QuorumFailure)(nil),      // 10: tutti.v1.QuorumFailure
-	(*RequestOptions)(nil),     // 11: tutti.v1.RequestOptions
+	(AAEKind)(0),               // 1: tutti.v1.AAEKind
+	(*PeerFrame)(nil),          // 2: tutti.v1.PeerFrame
+	(*PeerRequest)(nil),        // 3: tutti.v1.PeerRequest
+	(*PeerResponse)(nil),       // 4: tutti.v1.PeerResponse
+	(*ReplicaRead)(nil),        // 5: tutti.v1.ReplicaRead
+	(*ReplicaReadResult)(nil),  // 6: tutti.v1.ReplicaReadResult
+	(*ReplicaWrite)(nil),       // 7: tutti.v1.ReplicaWrite
+	(*ReplicaWriteResult)(nil), // 8: tutti.v1.ReplicaWriteResult
+	(*CoordinateRequest)(nil),  // 9: tutti.v1.CoordinateRequest
+	(*CoordinateResult)(nil),   // 10: tutti.v1.CoordinateResult
+	(*QuorumFailure)(nil),      // 11: tutti.v1.QuorumFailure
+	(*RequestOptions)(nil),     // 12: tutti.v1.RequestOptions
+	(*AAERequest)(nil),         // 13: tutti.v1.AAERequest
+	(*AAEItem)(nil),            // 14: tutti.v1.AAEItem
+	(*AAEObject)(nil),          // 15: tutti.v1.AAEObject
+	(*AAEReply)(nil),           // 16: tutti.v1.AAEReply
 }
 var file_tutti_v1_peer_proto_depIdxs = []int32{
-	2,  // 0: tutti.v1.PeerFrame.requests:type_name -> tutti.v1.PeerRequest
-	3,  // 1: tutti.v1.PeerFrame.responses:type_name -> tutti.v1.PeerResponse
-	4,  // 2: tutti.v1.PeerRequest.read:type_name -> tutti.v1.ReplicaRead
-	6,  // 3: tutti.v1.PeerRequest.write:type_name -> tutti.v1.ReplicaWrite
-	8,  // 4: tutti.v1.PeerRequest.coordinate:type_name -> tutti.v1.CoordinateRequest
-	0,  // 5: tutti.v1.PeerResponse.code:type_name -> tutti.v1.ErrorCode
-	5,  // 6: tutti.v1.PeerResponse.read:type_name -> tutti.v1.ReplicaReadResult
-	7,  // 7: tutti.v1.PeerResponse.write:type_name -> tutti.v1.ReplicaWriteResult
-	9,  // 8: tutti.v1.PeerResponse.coordinate:type_name -> tutti.v1.CoordinateResult
-	11, // 9: tutti.v1.CoordinateRequest.options:type_name -> tutti.v1.RequestOptions
-	10, // 10: tutti.v1.CoordinateResult.failure:type_name -> tutti.v1.QuorumFailure
-	2,  // 11: tutti.v1.Peer.Call:input_type -> tutti.v1.PeerRequest
-	1,  // 12: tutti.v1.Peer.Stream:input_type -> tutti.v1.PeerFrame
-	3,  // 13: tutti.v1.Peer.Call:output_type -> tutti.v1.PeerResponse
-	1,  // 14: tutti.v1.Peer.Stream:output_type -> tutti.v1.PeerFrame
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 0: tutti.v1.PeerFrame.requests:type_name -> tutti.v1.PeerRequest
+	4,  // 1: tutti.v1.PeerFrame.responses:type_name -> tutti.v1.PeerResponse
+	5,  // 2: tutti.v1.PeerRequest.read:type_name -> tutti.v1.ReplicaRead
+	7,  // 3: tutti.v1.PeerRequest.write:type_name -> tutti.v1.ReplicaWrite
+	9,  // 4: tutti.v1.PeerRequest.coordinate:type_name -> tutti.v1.CoordinateRequest
+	13, // 5: tutti.v1.PeerRequest.aae:type_name -> tutti.v1.AAERequest
+	0,  // 6: tutti.v1.PeerResponse.code:type_name -> tutti.v1.ErrorCode
+	6,  // 7: tutti.v1.PeerResponse.read:type_name -> tutti.v1.ReplicaReadResult
+	8,  // 8: tutti.v1.PeerResponse.write:type_name -> tutti.v1.ReplicaWriteResult
+	10, // 9: tutti.v1.PeerResponse.coordinate:type_name -> tutti.v1.CoordinateResult
+	16, // 10: tutti.v1.PeerResponse.aae:type_name -> tutti.v1.AAEReply
+	12, // 11: tutti.v1.CoordinateRequest.options:type_name -> tutti.v1.RequestOptions
+	11, // 12: tutti.v1.CoordinateResult.failure:type_name -> tutti.v1.QuorumFailure
+	1,  // 13: tutti.v1.AAERequest.kind:type_name -> tutti.v1.AAEKind
+	14, // 14: tutti.v1.AAERequest.items:type_name -> tutti.v1.AAEItem
+	15, // 15: tutti.v1.AAERequest.objects:type_name -> tutti.v1.AAEObject
+	14, // 16: tutti.v1.AAEReply.items:type_name -> tutti.v1.AAEItem
+	15, // 17: tutti.v1.AAEReply.objects:type_name -> tutti.v1.AAEObject
+	3,  // 18: tutti.v1.Peer.Call:input_type -> tutti.v1.PeerRequest
+	2,  // 19: tutti.v1.Peer.Stream:input_type -> tutti.v1.PeerFrame
+	4,  // 20: tutti.v1.Peer.Call:output_type -> tutti.v1.PeerResponse
+	2,  // 21: tutti.v1.Peer.Stream:output_type -> tutti.v1.PeerFrame
+	20, // [20:22] is the sub-list for method output_type
+	18, // [18:20] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_tutti_v1_peer_proto_init() }
@@ -1068,19 +1507,21 @@ func file_tutti_v1_peer_proto_init() {
 		(*PeerRequest_Read)(nil),
 		(*PeerRequest_Write)(nil),
 		(*PeerRequest_Coordinate)(nil),
+		(*PeerRequest_Aae)(nil),
 	}
 	file_tutti_v1_peer_proto_msgTypes[2].OneofWrappers = []any{
 		(*PeerResponse_Read)(nil),
 		(*PeerResponse_Write)(nil),
 		(*PeerResponse_Coordinate)(nil),
+		(*PeerResponse_Aae)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tutti_v1_peer_proto_rawDesc), len(file_tutti_v1_peer_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ type serverFlags struct {
 	cfg      node.Config
 	join     []string
 	maxValue int
+	aaeRate  float64
 	config   string
 	logLevel string
 }
@@ -44,6 +45,9 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.cfg.HandoffInterval, "handoff-interval", time.Second, "how often hints are handed off to owners that are back")
 	fs.IntVar(&f.cfg.MaxHints, "max-hints", 100_000, "most hints kept for one unreachable owner")
 	fs.Int64Var(&f.cfg.MaxHintBytes, "max-hint-bytes", 256<<20, "most bytes of hints kept for one unreachable owner")
+	fs.DurationVar(&f.cfg.AAEInterval, "aae-interval", time.Minute, "anti-entropy exchanges each partition with each of its other replicas this often (negative: only on `tutti repair`)")
+	fs.IntVar(&f.cfg.AAEConcurrency, "aae-concurrency", 2, "most anti-entropy exchanges this node runs at once")
+	fs.Float64Var(&f.aaeRate, "aae-rate", 8, "anti-entropy bandwidth in MiB/s, requests and replies together")
 	fs.StringVar(&f.cfg.ContextSecret, "context-secret", "", "secret that signs causal contexts (same on every node)")
 	fs.StringVar(&f.cfg.TLS.CertFile, "tls-cert", "", "internode TLS certificate (PEM)")
 	fs.StringVar(&f.cfg.TLS.KeyFile, "tls-key", "", "internode TLS key (PEM)")
@@ -126,6 +130,10 @@ func newServerCommand() *cobra.Command {
 			cfg.Logger = log
 			cfg = cfg.Defaults()
 			cfg.Limits.MaxValueBytes = f.maxValue
+			if f.aaeRate <= 0 {
+				return fmt.Errorf("--aae-rate must be positive")
+			}
+			cfg.AAERate = f.aaeRate * (1 << 20)
 			tuneGC()
 			n, err := node.Start(cfg)
 			if err != nil {

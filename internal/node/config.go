@@ -56,6 +56,16 @@ type Config struct {
 	// the owner then misses.
 	MaxHints     int
 	MaxHintBytes int64
+	// AAEInterval is how often each partition is exchanged with each of
+	// its other owners by anti-entropy (default 1m); negative runs no
+	// scheduled exchanges (trees are still kept, and Repair works).
+	AAEInterval time.Duration
+	// AAEConcurrency bounds the exchanges this node runs at once
+	// (default 2).
+	AAEConcurrency int
+	// AAERate paces anti-entropy: the bytes a second its exchanges may
+	// move (default 8 MiB/s).
+	AAERate float64
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP port.
 	Pprof bool
 	// Logger receives the node's logs (default slog.Default()).
@@ -88,6 +98,15 @@ func (c Config) Defaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
+	if c.AAEInterval == 0 {
+		c.AAEInterval = time.Minute
+	}
+	if c.AAEConcurrency == 0 {
+		c.AAEConcurrency = 2
+	}
+	if c.AAERate == 0 {
+		c.AAERate = 8 << 20
+	}
 	if c.ID == "" {
 		c.ID = c.GossipAddr
 	}
@@ -114,6 +133,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: timeout must not be negative")
 	case c.HandoffInterval < 0 || c.MaxHints < 0 || c.MaxHintBytes < 0:
 		return fmt.Errorf("node: handoff interval and hint bounds must not be negative")
+	case c.AAEConcurrency < 1 || c.AAERate <= 0:
+		return fmt.Errorf("node: anti-entropy concurrency and rate must be positive")
 	}
 	return nil
 }

@@ -9,11 +9,21 @@ type nodeMetrics struct {
 	hintsDelivered prometheus.Counter
 	hintsDropped   *prometheus.CounterVec
 	readRepairs    prometheus.Counter
+
+	aaeExchanges    *prometheus.CounterVec
+	aaeRepaired     *prometheus.CounterVec
+	aaeBytes        *prometheus.CounterVec
+	aaeBuildSeconds prometheus.Gauge
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	vec := func(name, help, label string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
 		reg.MustRegister(c)
 		return c
 	}
@@ -29,5 +39,16 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			return c
 		}(),
 		readRepairs: counter("tutti_read_repairs_total", "Replica copies a read found stale or missing and sent the merged object to."),
+		aaeExchanges: vec("tutti_aae_exchanges_total",
+			"Anti-entropy exchanges this node started, by outcome: equal (nothing differed), repaired, not_ready (a tree was still being built), failed.", "outcome"),
+		aaeRepaired: vec("tutti_aae_keys_repaired_total",
+			"Objects anti-entropy exchanges started by this node copied: pulled (fetched from the peer and merged here) or pushed (sent to the peer).", "direction"),
+		aaeBytes: vec("tutti_aae_bytes_sent_total",
+			"Bytes of anti-entropy messages this node sent (requests of its exchanges, replies to its peers'), by step: root, branches, leaves, items, fetch, push.", "step"),
+		aaeBuildSeconds: func() prometheus.Gauge {
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tutti_aae_tree_build_seconds", Help: "How long building every partition's Merkle tree from storage took at start (0 until done)."})
+			reg.MustRegister(g)
+			return g
+		}(),
 	}
 }

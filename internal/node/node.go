@@ -73,6 +73,7 @@ type Node struct {
 	replica *replica.Store
 	clock   *clock
 	hints   *hintLedger
+	aae     *antiEntropy
 
 	locks [lockStripes]sync.Mutex
 
@@ -115,7 +116,8 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock}
+	trees := newTrees(cfg.Partitions)
+	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock, Trees: trees}
 	n.hints = newHintLedger()
 	var corrupt []replica.Hint
 	err = n.replica.AllHints(func(h replica.Hint) bool {
@@ -134,6 +136,13 @@ func Start(cfg Config) (*Node, error) {
 	n.registry = prometheus.NewRegistry()
 	n.metrics = metrics.New(n.registry)
 	n.extra = newNodeMetrics(n.registry)
+	n.aae = newAntiEntropy(n, trees)
+	n.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tutti_aae_trees_built", Help: "Partitions whose Merkle tree is built (of the cluster's Q)."},
+			func() float64 { return float64(trees.built()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tutti_aae_oldest_exchange_age_seconds",
+			Help: "Age of the least recent anti-entropy exchange among this node's partitions and their peer replicas (since start when never)."},
+			n.aae.oldestAge))
 	for _, h := range corrupt {
 		n.dropCorruptHint(h)
 	}
@@ -213,8 +222,18 @@ func Start(cfg Config) (*Node, error) {
 	}()
 
 	n.stop = make(chan struct{})
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.handoffLoop(n.stop)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			<-n.stop
+			cancel()
+		}()
+		n.aae.loop(ctx)
+	}()
 	ok = true
 	n.log.Info("node started", "http", n.HTTPAddr(), "grpc", n.GRPCAddr(), "gossip", cfg.GossipAddr)
 	return n, nil

@@ -26,8 +26,9 @@ type testCluster struct {
 	cfgs  []Config
 }
 
-// startCluster runs size nodes in this process with replication factor n.
-func startCluster(t testing.TB, size, n int) *testCluster {
+// startCluster runs size nodes in this process with replication factor n;
+// each option adjusts every node's configuration.
+func startCluster(t testing.TB, size, n int, options ...func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -45,6 +46,9 @@ func startCluster(t testing.TB, size, n int) *testCluster {
 			Timeout:    3 * time.Second,
 			// Short, so that handoff tests do not wait.
 			HandoffInterval: 100 * time.Millisecond,
+		}
+		for _, o := range options {
+			o(&cfg)
 		}
 		if i > 0 {
 			cfg.Join = []string{c.nodes[0].GossipAddr()}

@@ -206,6 +206,8 @@ func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttip
 		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Write{Write: &tuttipb.ReplicaWriteResult{Durable: durable}}}
 	case *tuttipb.PeerRequest_Coordinate:
 		return n.handleCoordinate(ctx, st, b.Coordinate)
+	case *tuttipb.PeerRequest_Aae:
+		return n.aae.serve(st, req.From, b.Aae)
 	}
 	return errorResponse(kv.Errorf(kv.BadRequest, "unknown request type %T", req.Body))
 }
