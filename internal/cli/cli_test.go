@@ -94,6 +94,14 @@ func TestClientCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "3 members (3 alive)") || strings.Count(out, " up ") != 3 {
 		t.Fatalf("status: code %d, out %q, err %q", code, out, errOut)
 	}
+	// Each node answers its anti-entropy state: trees of its 64 partitions.
+	if strings.Count(out, "/64 ") != 3 {
+		t.Errorf("status: no trees column for each node: %q", out)
+	}
+	out, errOut, code = run(t, "", "repair", "--endpoints", eps, "--partition", "5")
+	if code != 0 || !strings.Contains(out, "total: 2 exchanges of 1 partition") {
+		t.Fatalf("repair: code %d, out %q, err %q", code, out, errOut)
+	}
 }
 
 func TestClientCommandErrors(t *testing.T) {

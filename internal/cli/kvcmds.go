@@ -231,8 +231,12 @@ func newStatusCommand() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the members, their liveness and partitions per node",
-		Args:  cobra.NoArgs,
+		Short: "Show the members, their liveness, partitions and anti-entropy per node",
+		Long: `status shows the ring as the first of --endpoints that answers sees it: each member's
+liveness, zone, partitions, the hints that node keeps for it and its addresses. For each
+live member it also asks the member itself (over HTTP, within 2s) for its anti-entropy
+state: the age of its oldest exchange and how many of its partitions' trees are built.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
@@ -243,7 +247,7 @@ func newStatusCommand() *cobra.Command {
 					lastErr = err
 					continue
 				}
-				printStatus(cmd.OutOrStdout(), addr, ring)
+				printStatus(cmd.OutOrStdout(), addr, ring, fetchAAE(ctx, ring, addr))
 				return nil
 			}
 			if lastErr == nil {
@@ -269,7 +273,9 @@ func fetchRing(ctx context.Context, addr string) (*tuttipb.RingResponse, error) 
 	return ring, nil
 }
 
-func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
+// printStatus writes the status table of ring, which via answered; aae
+// holds each member's anti-entropy cells.
+func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse, aae []aaeCell) {
 	counts := make([]int, len(ring.Members))
 	for _, p := range ring.Owners {
 		for _, o := range p.Owners {
@@ -287,12 +293,15 @@ func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
 	fmt.Fprintf(out, "cluster as seen by %s: %d members (%d alive), %d partitions, N=%d, ring version %016x\n\n",
 		via, len(ring.Members), alive, ring.Partitions, ring.N, ring.Version)
 	fmt.Fprintf(out, "(hints held: writes %s keeps for that node, waiting to be handed off)\n", via)
+	fmt.Fprintln(out, "(oldest exchange: since that node last compared its least recently compared partition")
+	fmt.Fprintln(out, " with a peer replica; never: a pair not compared since it started, age counted from then)")
 	idx := make([]int, len(ring.Members))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(a, b int) bool { return ring.Members[idx[a]].Id < ring.Members[idx[b]].Id })
-	fmt.Fprintf(out, "%-12s %-6s %-8s %-10s %-14s %-22s %s\n", "node", "alive", "zone", "partitions", "hints held", "grpc", "http")
+	const row = "%-12s %-6s %-8s %-10v %-10v %-16s %-9s %-22s %s\n"
+	fmt.Fprintf(out, row, "node", "alive", "zone", "partitions", "hints held", "oldest exchange", "trees", "grpc", "http")
 	for _, i := range idx {
 		m := ring.Members[i]
 		state := "up"
@@ -303,6 +312,10 @@ func printStatus(out io.Writer, via string, ring *tuttipb.RingResponse) {
 		if zone == "" {
 			zone = "-"
 		}
-		fmt.Fprintf(out, "%-12s %-6s %-8s %-10d %-14d %-22s %s\n", m.Id, state, zone, counts[i], m.HintsPending, m.GrpcAddr, m.HttpAddr)
+		cell := aaeCell{"-", "-"}
+		if i < len(aae) {
+			cell = aae[i]
+		}
+		fmt.Fprintf(out, row, m.Id, state, zone, counts[i], m.HintsPending, cell.oldest, cell.trees, m.GrpcAddr, m.HttpAddr)
 	}
 }

@@ -1,6 +1,6 @@
 // Package cli is the command tree of the tutti binary (cobra): server, dev,
-// put, get, delete, status and bench. It is a library so that tests can run
-// commands in-process and read their output.
+// put, get, delete, status, repair and bench. It is a library so that tests
+// can run commands in-process and read their output.
 package cli
 
 import (
@@ -53,7 +53,7 @@ then try:                                tutti put demo/hello world && tutti get
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newDevCommand(), newPutCommand(), newGetCommand(),
-		newDeleteCommand(), newStatusCommand(), bench.NewCommand())
+		newDeleteCommand(), newStatusCommand(), newRepairCommand(), bench.NewCommand())
 	return root
 }
 

@@ -10,6 +10,9 @@
 //	PUT    /v1/buckets/{bucket}/props        merge fields into the bucket properties
 //	GET    /v1/cluster/members               members and their liveness
 //	GET    /v1/cluster/ring                  owners of every partition
+//	GET    /v1/debug/local/{bucket}/{key}    the node's own copy of a key
+//	GET    /v1/debug/aae                     the node's anti-entropy trees and exchanges
+//	POST   /v1/debug/aae/repair?partition=P  exchange partition P with its peers now
 //	GET    /healthz                          "ok" while the node serves
 //	GET    /metrics                          Prometheus metrics
 //
@@ -89,11 +92,14 @@ func NewServer(addr string, h http.Handler) *http.Server {
 
 // New returns the API handler over svc. Requests are counted in m and
 // /metrics exposes reg; both are required. A nil log discards log records.
+// The /v1/debug/aae routes serve svc's kv.AntiEntropy when it implements
+// one, and answer 404 when it does not.
 func New(svc kv.Service, m *metrics.Metrics, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{svc: svc, metrics: m, log: log, mux: http.NewServeMux()}
+	a.aae, _ = svc.(kv.AntiEntropy)
 	a.route("/v1/buckets/{bucket}/keys/{key}", map[string]endpoint{
 		http.MethodGet:    {metrics.OpGet, a.get},
 		http.MethodPut:    {metrics.OpPut, a.put},
@@ -106,6 +112,8 @@ func New(svc kv.Service, m *metrics.Metrics, reg *prometheus.Registry, log *slog
 	a.route("/v1/cluster/members", map[string]endpoint{http.MethodGet: {metrics.OpCluster, a.members}})
 	a.route("/v1/cluster/ring", map[string]endpoint{http.MethodGet: {metrics.OpCluster, a.ring}})
 	a.route("/v1/debug/local/{bucket}/{key}", map[string]endpoint{http.MethodGet: {metrics.OpOther, a.local}})
+	a.route("/v1/debug/aae", map[string]endpoint{http.MethodGet: {metrics.OpOther, a.aaeStatus}})
+	a.route("/v1/debug/aae/repair", map[string]endpoint{http.MethodPost: {metrics.OpOther, a.aaeRepair}})
 	a.route("/healthz", map[string]endpoint{http.MethodGet: {metrics.OpOther, healthz}})
 	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -122,7 +130,9 @@ func New(svc kv.Service, m *metrics.Metrics, reg *prometheus.Registry, log *slog
 }
 
 type api struct {
-	svc     kv.Service
+	svc kv.Service
+	// aae is svc's anti-entropy, nil when it has none.
+	aae     kv.AntiEntropy
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -139,7 +149,7 @@ type endpoint struct {
 // answer listing the allowed ones.
 func (a *api) route(path string, methods map[string]endpoint) {
 	var allowed []string
-	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete} {
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		if _, ok := methods[method]; ok {
 			allowed = append(allowed, method)
 			if method == http.MethodGet {

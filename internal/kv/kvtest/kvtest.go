@@ -5,7 +5,10 @@ package kvtest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/tutti-kv/tutti/internal/kv"
 )
@@ -167,4 +170,90 @@ func (f *Service) Writes() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.Puts) + len(f.Deletes) + len(f.SetPropsCalls)
+}
+
+// AntiEntropy is a fake kv.Service that also offers kv.AntiEntropy, as a
+// node running anti-entropy does. Build one with NewAntiEntropy; the
+// embedded Service fakes the rest.
+type AntiEntropy struct {
+	*Service
+
+	// StatusResult is what AAEStatus answers.
+	StatusResult kv.AAEStatus
+	// RepairResults are what Repair answers per partition; a partition
+	// without one is a BadRequest (not owned), as a node answers.
+	RepairResults map[int]*kv.RepairResult
+	// RepairErr is returned by every Repair when set.
+	RepairErr error
+
+	// Repairs are the partitions Repair was called with, in order.
+	Repairs []int
+}
+
+var _ kv.AntiEntropy = (*AntiEntropy)(nil)
+
+// AAETime is the time of every exchange NewAntiEntropy's status reports.
+func AAETime() time.Time { return time.Date(2026, 11, 26, 7, 36, 11, 0, time.UTC) }
+
+// NewAntiEntropy returns New's fake with anti-entropy: n1 owns all four
+// partitions and their trees are built; every partition was last exchanged
+// with n3 at AAETime() and never with n2 (down), so the oldest exchange is
+// 42 seconds old (counted from the node's start). Repair of an owned
+// partition answers one exchange with n3, equal; of any other partition a
+// BadRequest.
+func NewAntiEntropy() *AntiEntropy {
+	f := &AntiEntropy{Service: New(), RepairResults: map[int]*kv.RepairResult{}}
+	c := f.ClusterResult
+	st := kv.AAEStatus{Node: c.Self, IntervalSeconds: 60, OldestUnexchangedSeconds: 42, Partitions: []kv.AAEPartition{}}
+	for p, owners := range c.Owners {
+		if !slices.Contains(owners, c.Self) {
+			continue
+		}
+		part := kv.AAEPartition{Partition: p, Root: fmt.Sprintf("%016x", p+1), Peers: []kv.AAEPeer{}}
+		for _, o := range owners {
+			if o == c.Self {
+				continue
+			}
+			peer := kv.AAEPeer{Node: o}
+			if o == "n3" {
+				t := AAETime()
+				peer.LastExchange = &t
+			}
+			part.Peers = append(part.Peers, peer)
+		}
+		st.Partitions = append(st.Partitions, part)
+		f.RepairResults[p] = &kv.RepairResult{Exchanges: []kv.RepairExchange{{Partition: p, Peer: "n3", Outcome: "equal"}}}
+	}
+	st.TreesBuilt = len(st.Partitions)
+	f.StatusResult = st
+	return f
+}
+
+// AAEStatus answers StatusResult.
+func (f *AntiEntropy) AAEStatus() kv.AAEStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.StatusResult
+}
+
+// Repair records partition and answers RepairErr when set, else
+// RepairResults[partition], else a BadRequest.
+func (f *AntiEntropy) Repair(_ context.Context, partition int) (*kv.RepairResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Repairs = append(f.Repairs, partition)
+	if f.RepairErr != nil {
+		return nil, f.RepairErr
+	}
+	if res, ok := f.RepairResults[partition]; ok {
+		return res, nil
+	}
+	return nil, kv.Errorf(kv.BadRequest, "node %s does not own partition %d", f.ClusterResult.Self, partition)
+}
+
+// RepairCalls returns a copy of Repairs.
+func (f *AntiEntropy) RepairCalls() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.Repairs)
 }
