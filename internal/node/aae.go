@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -117,8 +116,9 @@ func (a *antiEntropy) buildTrees(ctx context.Context) {
 	a.n.log.Info("merkle trees built", "partitions", len(a.trees.parts), "took", took)
 }
 
-// loop builds the trees, then starts the exchanges that are due every
-// aaeTick until ctx ends.
+// loop builds the trees, then keeps up to AAEConcurrency exchanges
+// running: as one ends the next due pair starts; when none is due it looks
+// again every aaeTick. It returns when ctx ends.
 func (a *antiEntropy) loop(ctx context.Context) {
 	a.buildTrees(ctx)
 	if a.n.cfg.AAEInterval < 0 {
@@ -131,61 +131,69 @@ func (a *antiEntropy) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		select {
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
-		case <-tick.C:
 		}
-		for _, pair := range a.due(time.Now()) {
+		pair, ok := a.next(time.Now())
+		if !ok {
+			<-sem
 			select {
-			case sem <- struct{}{}:
+			case <-tick.C:
+				continue
 			case <-ctx.Done():
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				a.run(ctx, pair)
-			}()
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a.run(ctx, pair)
+		}()
 	}
 }
 
-// due lists the pairs to exchange now, least recently exchanged first, and
-// marks them running.
-func (a *antiEntropy) due(now time.Time) []aaePair {
+// next picks the pair to exchange now, if any is due: the least recently
+// exchanged (pairs never exchanged first, in random order, so that the
+// replicas of a partition do not all start on the same one). It marks the
+// pair running.
+func (a *antiEntropy) next(now time.Time) (aaePair, bool) {
 	st := a.n.ring.Load()
 	if st == nil {
-		return nil
+		return aaePair{}, false
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var pairs []aaePair
+	var best aaePair
+	var bestLast time.Time
+	found, ties := false, 0
 	for _, p := range st.ring.OwnedBy(a.n.cfg.ID) {
 		for _, peer := range st.ring.Owners(p) {
 			pair := aaePair{p, peer}
 			if peer == a.n.cfg.ID || !st.alive[peer] || a.running[pair] || now.Before(a.retry[pair]) {
 				continue
 			}
-			if last, ok := a.last[pair]; ok && now.Sub(last) < a.n.cfg.AAEInterval {
+			last, ok := a.last[pair]
+			if ok && now.Sub(last) < a.n.cfg.AAEInterval {
 				continue
 			}
-			pairs = append(pairs, pair)
+			switch {
+			case !found || last.Before(bestLast):
+				best, bestLast, found, ties = pair, last, true, 1
+			case last.Equal(bestLast):
+				// Reservoir choice among equally old pairs.
+				ties++
+				if rand.IntN(ties) == 0 {
+					best = pair
+				}
+			}
 		}
 	}
-	slices.SortFunc(pairs, func(x, y aaePair) int { return a.last[x].Compare(a.last[y]) })
-	// Never-exchanged pairs all sort first; shuffle them so that the
-	// replicas of a partition do not all start on the same one.
-	never := 0
-	for never < len(pairs) && a.last[pairs[never]].IsZero() {
-		never++
+	if found {
+		a.running[best] = true
 	}
-	rand.Shuffle(never, func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
-	pairs = pairs[:min(len(pairs), a.n.cfg.AAEConcurrency)]
-	for _, pair := range pairs {
-		a.running[pair] = true
-	}
-	return pairs
+	return best, found
 }
 
 // run exchanges one pair and records the outcome.
