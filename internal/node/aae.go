@@ -175,7 +175,10 @@ func (a *antiEntropy) next(now time.Time) (aaePair, bool) {
 				continue
 			}
 			last, ok := a.last[pair]
-			if ok && now.Sub(last) < a.n.cfg.AAEInterval {
+			// Due at three quarters of the interval: the slack absorbs
+			// the wait for a free slot, so that no pair goes a whole
+			// interval without an exchange.
+			if ok && now.Sub(last) < a.n.cfg.AAEInterval*3/4 {
 				continue
 			}
 			switch {
