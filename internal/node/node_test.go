@@ -509,3 +509,47 @@ func (c *stallChild) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (c *stallChild) WithGroup(string) slog.Handler { return c }
+
+// A node started with seeds serves no reads or writes until it has joined:
+// alone, its ring would make it the only owner of every key, and a write
+// it acknowledged would live on a node that does not own the key.
+func TestNoRequestsBeforeJoining(t *testing.T) {
+	c := startCluster(t, 1, 1)
+	cfg := c.cfgs[0]
+	cfg.ID, cfg.DataDir, cfg.GossipAddr = "lonely", t.TempDir(), "127.0.0.1:0"
+	// A seed that never answers: nothing listens on a port just closed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Join = []string{l.Addr().String()}
+	l.Close()
+	nd, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	ctx := context.Background()
+	_, err = nd.Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v")})
+	if e := kv.AsError(err); e == nil || e.Kind != kv.Unavailable || !strings.Contains(e.Reason, "not joined") {
+		t.Fatalf("put on a node that has not joined: %v", err)
+	}
+	if _, err := nd.Get(ctx, &kv.GetRequest{Bucket: []byte("b"), Key: []byte("k")}); kv.AsError(err) == nil || kv.AsError(err).Kind != kv.Unavailable {
+		t.Fatalf("get on a node that has not joined: %v", err)
+	}
+	// Once it joins, it serves.
+	if _, err := nd.swim.Join(c.nodes[0].GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := nd.Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte("k"), Value: []byte("v")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put after joining: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -205,6 +205,9 @@ func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttip
 		}
 		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Write{Write: &tuttipb.ReplicaWriteResult{Durable: durable}}}
 	case *tuttipb.PeerRequest_Coordinate:
+		if !st.joined {
+			return &tuttipb.PeerResponse{Code: tuttipb.ErrorCode_ERROR_CODE_NOT_REPLICA, Error: n.cfg.ID + " has not joined its cluster yet"}
+		}
 		return n.handleCoordinate(ctx, st, b.Coordinate)
 	case *tuttipb.PeerRequest_Aae:
 		return n.aae.serve(st, req.From, b.Aae)

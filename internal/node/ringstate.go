@@ -18,6 +18,10 @@ type ringState struct {
 	version uint64
 	members map[string]membership.Record
 	alive   map[string]bool
+	// joined is false while a node started with seeds to join sees only
+	// itself: its ring would make it the owner of every key, so it serves
+	// no reads or writes yet.
+	joined bool
 }
 
 // membershipChanged rebuilds the ring snapshot after gossip changed the
@@ -36,6 +40,7 @@ func (n *Node) membershipChanged() {
 		members: make(map[string]membership.Record, len(view.Records)),
 		alive:   make(map[string]bool, len(view.Records)),
 	}
+	st.joined = len(n.cfg.Join) == 0 || len(view.Records) > 1 || (old != nil && old.joined)
 	members := make([]ring.Member, 0, len(view.Records))
 	for _, rec := range view.Records {
 		st.members[rec.ID] = rec
@@ -61,6 +66,16 @@ func (n *Node) membershipChanged() {
 	}
 	n.ring.Store(st)
 	n.props.Store(new(sync.Map))
+}
+
+// serving returns the ring requests use, or Unavailable while the node
+// has not joined its cluster yet.
+func (n *Node) serving() (*ringState, error) {
+	st := n.ring.Load()
+	if !st.joined {
+		return nil, kv.Errorf(kv.Unavailable, "%s has not joined its cluster yet (seeds %v)", n.cfg.ID, n.cfg.Join)
+	}
+	return st, nil
 }
 
 // targets are the replicas of partition p as coordinator targets: its

@@ -111,9 +111,12 @@ func (n *Node) Get(ctx context.Context, req *kv.GetRequest) (*kv.GetResult, erro
 	if err != nil {
 		return nil, err
 	}
+	st, err := n.serving()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-	st := n.ring.Load()
 	obj, err := n.quorumRead(ctx, st, st.place(req.Bucket, req.Key), opts, req.RepairSync)
 	if err != nil {
 		return nil, err
@@ -300,9 +303,12 @@ func (n *Node) write(ctx context.Context, bucket, key []byte, content object.Con
 	if err != nil {
 		return nil, err
 	}
+	st, err := n.serving()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-	st := n.ring.Load()
 	pl := st.place(bucket, key)
 	var written object.Causal
 	if st.owns(pl.Partition, n.cfg.ID) {

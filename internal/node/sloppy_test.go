@@ -149,7 +149,9 @@ func member(info kv.ClusterInfo, id string) kv.Member {
 
 // A read repairs a replica that missed a write, off the client's latency.
 func TestReadRepair(t *testing.T) {
-	c := startCluster(t, 3, 3)
+	// No scheduled anti-entropy: it would repair the restarted node before
+	// the read this test is about.
+	c := startCluster(t, 3, 3, func(cfg *Config) { cfg.AAEInterval = -1 })
 	ctx := context.Background()
 	bucket, key := []byte("b"), []byte("k")
 	if err := c.nodes[2].Close(); err != nil {
