@@ -290,3 +290,48 @@ func TestCheckCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCopiesComparesDots: copies with the same values under
+// different dots hold different writes.
+func TestCheckCopiesComparesDots(t *testing.T) {
+	history := []faultlab.Op{{Type: faultlab.OK, F: faultlab.Put, Key: "k", Value: "a"}}
+	copies := map[string][]faultlab.Copy{"k": {
+		{Node: 0, Values: []string{"a"}, Versions: []string{"1f:3=a"}},
+		{Node: 1, Values: []string{"a"}, Versions: []string{"2e:1=a"}},
+	}}
+	if bad := faultlab.CheckCopies(history, copies); len(bad) != 1 || !strings.Contains(bad[0], "versions") {
+		t.Errorf("got %q", bad)
+	}
+}
+
+func TestCheckOwnedCopies(t *testing.T) {
+	history := []faultlab.Op{
+		{Type: faultlab.OK, F: faultlab.Put, Key: "k", Value: "a"},
+		{Type: faultlab.Info, F: faultlab.Put, Key: "k", Value: "b"},
+	}
+	owners := map[string][]int{"k": {0, 2}}
+	held := faultlab.Copy{Values: []string{"a"}, Versions: []string{"1:1=a"}}
+	at := func(node int, c faultlab.Copy) faultlab.Copy { c.Node = node; return c }
+	good := map[string][]faultlab.Copy{"k": {at(0, held), at(1, faultlab.Copy{}), at(2, held)}}
+	if bad := faultlab.CheckOwnedCopies(history, good, owners); len(bad) != 0 {
+		t.Fatalf("the owners hold every acknowledged put, the other node nothing: %v", bad)
+	}
+	for name, tc := range map[string]struct {
+		copies []faultlab.Copy
+		want   string
+	}{
+		"an owner lacks a put":      {[]faultlab.Copy{at(0, held), at(1, faultlab.Copy{}), at(2, faultlab.Copy{})}, "node 2 lacks acknowledged put"},
+		"a non-owner holds a copy":  {[]faultlab.Copy{at(0, held), at(1, held), at(2, held)}, "node 1 holds"},
+		"a non-owner keeps a hint":  {[]faultlab.Copy{at(0, held), at(1, faultlab.Copy{Hints: 1}), at(2, held)}, "node 1 still keeps 1 hints"},
+		"the owners' copies differ": {[]faultlab.Copy{at(0, held), at(1, faultlab.Copy{}), at(2, faultlab.Copy{Values: []string{"a", "b"}, Versions: []string{"1:1=a", "1:2=b"}})}, "node 2 holds"},
+	} {
+		bad := faultlab.CheckOwnedCopies(history, map[string][]faultlab.Copy{"k": tc.copies}, owners)
+		if !slices.ContainsFunc(bad, func(s string) bool { return strings.Contains(s, tc.want) }) {
+			t.Errorf("%s: want %q, got %q", name, tc.want, bad)
+		}
+	}
+	// Without owners every node is held to the key.
+	if bad := faultlab.CheckOwnedCopies(history, good, nil); len(bad) == 0 {
+		t.Error("without owners, a node lacking the key is not reported")
+	}
+}

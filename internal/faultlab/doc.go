@@ -14,7 +14,9 @@
 //     so the test process reaches every node's HTTP port directly. Start
 //     returns once every node sees every member alive.
 //   - Faults are real: Kill sends SIGKILL and Restart starts the node again
-//     on the same data directory with the same flags; Pause and Resume send
+//     on the same data directory with the same flags; Wipe, between the
+//     two, removes the data directory (a lost disk: the node comes back
+//     empty under a new actor id); Pause and Resume send
 //     SIGSTOP and SIGCONT; Partition adds nftables rules inside the nodes'
 //     namespaces that drop packets between node addresses only, so clients
 //     still reach every node, and Heal removes them. A symmetric partition
@@ -39,9 +41,19 @@
 //     Fail put whose value was ever read, every value read that no put wrote
 //     before the read completed, and malformed histories. Info puts may or
 //     may not be present.
+//   - CheckCopies and CheckOwnedCopies judge every replica's own copy of
+//     every key (ReadCopies, GET /v1/debug/local: no coordination, so no
+//     read repair): each owner holds every acknowledged put, the owners'
+//     copies hold the same versions under the same dots, no other node
+//     holds one and no hint is left. CheckRoots (WaitRoots, GET
+//     /v1/debug/aae) requires every node's Merkle trees built and one root
+//     per partition across its owners: anti-entropy converged.
 //
 // Writes use dw >= 1, so the coordinator has fsynced every acknowledged
-// write; as no fault here destroys a data directory, none of them may be
-// lost. The package needs root and the ip and nft commands; Supported says
-// whether they are usable, and tests skip when they are not.
+// write; short of Wipe no fault here destroys a data directory, so none of
+// them may be lost. After Wipe, a put acknowledged by the wiped node alone
+// (w=1) before the wipe may be gone by design, and a test counts it as
+// indeterminate. The package needs root and the ip and nft commands;
+// Supported says whether they are usable, and tests skip when they are
+// not.
 package faultlab

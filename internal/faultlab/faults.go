@@ -3,6 +3,7 @@ package faultlab
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"syscall"
 )
@@ -28,6 +29,18 @@ func (l *Lab) Restart(i int) error {
 		return fmt.Errorf("node %d (%s) is still running: Kill it first", i, nodeID(i))
 	}
 	return l.startNode(i)
+}
+
+// Wipe removes node i's data directory, after Kill: a lost disk. Restart
+// then starts it empty, under the same --id; it takes a new actor id.
+func (l *Lab) Wipe(i int) error {
+	if i < 0 || i >= l.cfg.Nodes {
+		return fmt.Errorf("no node %d in a %d-node lab", i, l.cfg.Nodes)
+	}
+	if _, err := l.running(i); err == nil {
+		return fmt.Errorf("node %d (%s) is still running: Kill it first", i, nodeID(i))
+	}
+	return os.RemoveAll(l.Node(i).DataDir)
 }
 
 // Pause sends SIGSTOP to node i. The kernel still accepts its TCP

@@ -48,6 +48,8 @@ type Node struct {
 	alive map[string]bool
 	// pending holds the reply handlers of requests in flight, by id.
 	pending map[uint64]func(message)
+	// aae is the node's anti-entropy (aae.go), new in every life.
+	aae aaeState
 
 	// buggy state for BugKeepActorOnCrash: the first actor and a counter
 	// that restarts from zero on every start.
@@ -84,6 +86,7 @@ func (n *Node) open() error {
 	n.ident = ident
 	n.clock = hlc.NewClock(n.physical)
 	n.store = &replica.Store{Engine: n.engine, Counter: (*counter)(n), Clock: n.clock}
+	n.openAAE()
 	n.alive = map[string]bool{}
 	for _, m := range n.w.ring.Members() {
 		n.alive[m.ID] = true
@@ -99,6 +102,7 @@ func (n *Node) open() error {
 func (n *Node) start() {
 	n.up = true
 	n.handoff()
+	n.startAAE()
 }
 
 // handoffEvery is how often a node tries to deliver its hints.
@@ -271,6 +275,8 @@ func (n *Node) receive(m message) {
 			resp.err = err.Error()
 		}
 		n.send(m.from, m.id, resp)
+	case aaeRequest:
+		n.serveAAE(m, b.req)
 	default:
 		if h, ok := n.pending[m.id]; ok {
 			h(m)
@@ -278,12 +284,7 @@ func (n *Node) receive(m message) {
 	}
 }
 
-func policy(k key) object.Policy {
-	if k.Bucket[0] == 'l' {
-		return object.LWW
-	}
-	return object.Siblings
-}
+func policy(k key) object.Policy { return bucketPolicy(k.Bucket) }
 
 // get is a quorum read, as internal/node's quorumRead: ask every replica,
 // answer once R replied, with the merge.
@@ -512,9 +513,7 @@ func (n *Node) apply(b replicaWrite) (bool, error) {
 		}
 	}
 	if n.w.opts.Bug == BugOverwrite {
-		var batch storage.Batch
-		batch.Set(storage.ObjectKey(b.key.Partition, b.key.Segment, b.key.Bucket, b.key.Key.Key), b.encoded)
-		return b.sync, n.engine.Apply(&batch, b.sync)
+		return b.sync, n.overwrite(b.key, b.encoded, b.sync)
 	}
 	// A hint is always fsynced, as internal/node does.
 	sync := b.sync || b.key.HintFor != ""

@@ -47,8 +47,16 @@ type Options struct {
 	// node until the client's patience runs out.
 	Retry bool
 
+	// AAEInterval is how often each node exchanges every partition it owns
+	// with each other owner (anti-entropy, package aae): a pair is due
+	// again that long after its last exchange completed. Zero means the
+	// default of 3 s; negative turns exchanges off (the trees are still
+	// kept).
+	AAEInterval time.Duration
+
 	// Phases: faults and client load for Safety, then Liveness to heal and
-	// settle.
+	// settle: half of it for work in flight and hinted handoff, then until
+	// anti-entropy has exchanged every pair of replicas (World.AntiEntropy).
 	Safety, Liveness time.Duration
 
 	// Network.
@@ -148,6 +156,9 @@ func (o Options) withDefaults() Options {
 	if o.Liveness == 0 {
 		o.Liveness = 30 * time.Second
 	}
+	if o.AAEInterval == 0 {
+		o.AAEInterval = 3 * time.Second
+	}
 	return o
 }
 
@@ -171,8 +182,8 @@ func (o Options) validate() error {
 }
 
 func (o Options) describeFaults() string {
-	return fmt.Sprintf("sloppy=%v drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v restart/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
-		o.Sloppy, o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.RestartEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
+	return fmt.Sprintf("sloppy=%v aae=%v drop=%.3f dup=%.3f delay=%v..%v crash/%v wipe/%v restart/%v partition/%v down<=%v torn=%v skew<=%v drift<=%.4f bug=%v",
+		o.Sloppy, o.AAEInterval, o.Drop, o.Dup, o.MinDelay, o.MaxDelay, o.CrashEvery, o.WipeEvery, o.RestartEvery, o.PartitionEvery, o.Downtime, o.TornTail, o.Skew, o.Drift, o.Bug)
 }
 
 // Draw picks a run's options from seed: the swarm. Every dimension varies
@@ -240,5 +251,6 @@ func Draw(seed uint64) Options {
 	o.Drift = []float64{0, 1e-5, 1e-3, 5e-2}[r.IntN(4)]
 	// Drawn last, so that the draws above stay those of earlier versions.
 	o.Retry = r.IntN(10) < 7
+	o.AAEInterval = time.Duration(pick(1, 3, 3, 5)) * time.Second
 	return o
 }

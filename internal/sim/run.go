@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
@@ -166,7 +165,10 @@ func (r Result) OK() bool { return r.Report.OK() }
 
 // Run draws nothing: it runs opts as given. Safety phase: clients and
 // faults; liveness phase: faults stop, the network heals, every node
-// restarts, the cluster settles; then the checks.
+// restarts, work in flight settles and hints are handed off, then
+// anti-entropy runs until every pair of replicas has exchanged every
+// partition they share; then the checks, which hold every key to
+// convergence.
 func Run(opts Options) (Result, error) {
 	w, err := New(opts)
 	if err != nil {
@@ -182,24 +184,8 @@ func Run(opts Options) (Result, error) {
 	w.runUntil(int64(w.opts.Safety))
 	w.Heal()
 	w.Settle(w.opts.Liveness / 2)
-	w.finalReads()
-	w.Settle(w.opts.Liveness / 2)
+	w.AntiEntropy()
 	return w.Finish(), nil
-}
-
-// finalReads reads every key once from all its replicas after the faults
-// stopped: read repair then brings every replica of the key to the same
-// object, so the convergence check can hold every key so read to it.
-func (w *World) finalReads() {
-	c := w.Client(false)
-	keys := slices.Clone(w.keys)
-	for _, k := range keys {
-		o := c.Do(Request{Kind: check.Get, Bucket: string(k.Bucket), Key: string(k.Key.Key), Node: w.ring.Owners(k.Partition)[0],
-			Quorums: Quorums{R: w.opts.N, W: 1, Timeout: w.opts.Timeout + 4*w.opts.MaxDelay}})
-		if o.Type == check.OK {
-			w.repaired[k.name] = true
-		}
-	}
 }
 
 // Heal ends the faults: the network heals and stops dropping and
@@ -217,7 +203,8 @@ func (w *World) Heal() {
 }
 
 // Finish attributes dots to operations, collects every key's converged
-// object, and runs the checkers.
+// object and every running owner's trees, and runs the checkers: every key
+// is held to convergence, every partition to matching trees.
 func (w *World) Finish() Result {
 	for _, is := range w.issued {
 		if is.Op < 0 {
@@ -309,10 +296,8 @@ func (w *World) Finish() Result {
 			m, _ := object.Merge(a, b, policy(k))
 			return m
 		})
-		if !w.disturbed[k.name] || w.repaired[k.name] {
-			copies[k.name] = cs
-			converged++
-		}
+		copies[k.name] = cs
+		converged++
 		f := check.Final{Live: map[string]dvv.Dot{}}
 		if merged != nil {
 			f.Context = merged.Context
@@ -328,8 +313,13 @@ func (w *World) Finish() Result {
 	}
 	rep := check.Check(check.Run{History: w.history, Final: final, Issued: w.issued, LWW: lww, Faults: w.faults})
 	rep.Violations = append(rep.Violations, check.Converged(copies)...)
+	trees := w.trees()
+	rep.Violations = append(rep.Violations, check.TreesMatch(trees)...)
 	rep.Violations = append(rep.Violations, w.violations...)
 	rep.Checked[check.CheckConverged] = converged
+	for _, ts := range trees {
+		rep.Checked[check.CheckTreesMatch] += len(ts)
+	}
 	w.tracef("end: %d ops, %d events, %d faults, %d/%d keys held to convergence: %s", len(w.history), w.steps, len(w.faults), converged, len(w.keys), firstLine(rep.String()))
 	return Result{
 		Seed: w.opts.Seed, Options: w.opts, Report: rep, TraceHash: hex.EncodeToString(w.traceHash.Sum(nil)),

@@ -1,6 +1,6 @@
 // Package sim is Tutti's deterministic simulator: whole clusters of nodes
 // running the real protocol code (ring, coordinator, quorum, replica,
-// object, dvv, identity, hlc) in one goroutine on a seeded event queue,
+// object, dvv, aae, identity, hlc) in one goroutine on a seeded event queue,
 // with a virtual clock per node, a network that drops, delays, duplicates
 // and reorders messages and partitions any subsets, crashes that lose what
 // was not fsynced, and lost data directories. Clients record a Jepsen-style
@@ -79,12 +79,10 @@ type World struct {
 	resent map[int]bool
 	// disturbed holds the keys whose replication a fault may have left
 	// incomplete: a write message lost, a replica skipped, a replica that
-	// crashed. Until read repair and anti-entropy exist, only the other
-	// keys are required to converge.
+	// crashed. Every key is held to the convergence check; the trace names
+	// these to explain which ones needed repair (handoff, read repair,
+	// anti-entropy).
 	disturbed map[string]bool
-	// repaired holds the keys the liveness phase's final read answered,
-	// after which read repair brings every replica to the same object.
-	repaired map[string]bool
 	// faulty is set while the safety phase injects faults.
 	faulty bool
 	// coordinating is the history operation whose write a node is
@@ -112,7 +110,6 @@ func New(opts Options) (*World, error) {
 		byID:         map[string]*Node{},
 		resent:       map[int]bool{},
 		disturbed:    map[string]bool{},
-		repaired:     map[string]bool{},
 		keyIndex:     map[string]key{},
 		contextKey:   []byte("tutti-sim context key"),
 		coordinating: -1,
@@ -159,6 +156,12 @@ type Stats struct {
 	// Resends counts requests clients sent again after a refusal or a lost
 	// connection; StoredTwice the resent writes two coordinators stored.
 	Resends, StoredTwice int
+	// Exchanges counts ended anti-entropy exchanges: those that repaired
+	// something, failed (a step lost, refused or timed out) or found a tree
+	// not built yet. AAEPulled and AAEPushed count the objects they merged
+	// locally and sent to the peer.
+	Exchanges, ExchangesRepaired, ExchangesFailed, ExchangesNotReady int
+	AAEPulled, AAEPushed                                             int
 }
 
 // Add sums two Stats.
@@ -170,12 +173,16 @@ func (s Stats) Add(o Stats) Stats {
 		Ops: s.Ops + o.Ops, OK: s.OK + o.OK, Fail: s.Fail + o.Fail, Info: s.Info + o.Info,
 		HintsDelivered: s.HintsDelivered + o.HintsDelivered, HintsLeft: s.HintsLeft + o.HintsLeft, ReadRepairs: s.ReadRepairs + o.ReadRepairs,
 		Resends: s.Resends + o.Resends, StoredTwice: s.StoredTwice + o.StoredTwice,
+		Exchanges: s.Exchanges + o.Exchanges, ExchangesRepaired: s.ExchangesRepaired + o.ExchangesRepaired,
+		ExchangesFailed: s.ExchangesFailed + o.ExchangesFailed, ExchangesNotReady: s.ExchangesNotReady + o.ExchangesNotReady,
+		AAEPulled: s.AAEPulled + o.AAEPulled, AAEPushed: s.AAEPushed + o.AAEPushed,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d clean restarts, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs; %d requests resent by clients, %d resent writes stored by two coordinators",
-		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Shutdowns, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs, s.Resends, s.StoredTwice)
+	return fmt.Sprintf("%d ops (%d ok, %d fail, %d info); %d messages: %d dropped, %d duplicated, %d cut by partitions, %d refused by down nodes; %d crashes, %d data-directory losses, %d clean restarts, %d partitions (%d one-way); %d hints handed off, %d left at the end, %d read repairs; %d anti-entropy exchanges (%d repaired, %d failed, %d not ready), %d keys repaired by them (%d pulled, %d pushed); %d requests resent by clients, %d resent writes stored by two coordinators",
+		s.Ops, s.OK, s.Fail, s.Info, s.Messages, s.Dropped, s.Duplicated, s.Cut, s.Refused, s.Crashes, s.Wipes, s.Shutdowns, s.Partitions, s.OneWay, s.HintsDelivered, s.HintsLeft, s.ReadRepairs,
+		s.Exchanges, s.ExchangesRepaired, s.ExchangesFailed, s.ExchangesNotReady, s.AAEPulled+s.AAEPushed, s.AAEPulled, s.AAEPushed, s.Resends, s.StoredTwice)
 }
 
 // Now is the virtual time since the start of the run.

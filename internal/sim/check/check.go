@@ -23,6 +23,9 @@
 //     acknowledged before the read began.
 //   - Converged: after the liveness phase every replica of a key holds the
 //     same object.
+//   - TreesMatch: after the liveness phase every replica of a partition has
+//     built its anti-entropy tree, the tree is what its storage holds, and
+//     all replicas' roots are equal.
 //
 // Faults (crashes and data loss) may destroy writes that were not durable
 // enough; Losable says which, and Check treats them as indeterminate.

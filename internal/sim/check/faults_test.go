@@ -71,3 +71,17 @@ func TestConverged(t *testing.T) {
 		"k": {{"n1", "d1"}, {"n2", ""}, {"n3", "d2"}},
 	}), `key "k"`, "n2 holds nothing", "n3 holds d2")
 }
+
+func TestTreesMatch(t *testing.T) {
+	ok := func(node string, root uint64) Tree {
+		return Tree{Node: node, Built: true, Root: root, Rebuilt: root, MatchesStorage: true}
+	}
+	expect(t, TreesMatch(map[int][]Tree{0: {ok("n1", 7), ok("n2", 7), ok("n3", 7)}, 1: {ok("n1", 0), ok("n2", 0)}}))
+	expect(t, TreesMatch(map[int][]Tree{
+		0: {ok("n1", 7), ok("n2", 7)},
+		3: {ok("n1", 7), ok("n2", 8), {Node: "n3"}},
+	}), "partition 3: roots differ: n1 has 0000000000000007, n2 has 0000000000000008", "partition 3: n3's tree is not built")
+	stale := ok("n2", 7)
+	stale.Rebuilt, stale.MatchesStorage = 9, false
+	expect(t, TreesMatch(map[int][]Tree{2: {ok("n1", 7), stale}}), "partition 2: n2's tree (root 0000000000000007) differs from a rebuild from its storage (root 0000000000000009)")
+}
