@@ -90,6 +90,7 @@ const (
 	AAEKind_AAE_KIND_ITEMS       AAEKind = 4
 	AAEKind_AAE_KIND_FETCH       AAEKind = 5
 	AAEKind_AAE_KIND_PUSH        AAEKind = 6
+	AAEKind_AAE_KIND_DIGESTS     AAEKind = 7
 )
 
 // Enum value maps for AAEKind.
@@ -102,6 +103,7 @@ var (
 		4: "AAE_KIND_ITEMS",
 		5: "AAE_KIND_FETCH",
 		6: "AAE_KIND_PUSH",
+		7: "AAE_KIND_DIGESTS",
 	}
 	AAEKind_value = map[string]int32{
 		"AAE_KIND_UNSPECIFIED": 0,
@@ -111,6 +113,7 @@ var (
 		"AAE_KIND_ITEMS":       4,
 		"AAE_KIND_FETCH":       5,
 		"AAE_KIND_PUSH":        6,
+		"AAE_KIND_DIGESTS":     7,
 	}
 )
 
@@ -1032,7 +1035,8 @@ type AAERequest struct {
 	Branches []uint32 `protobuf:"varint,3,rep,packed,name=branches,proto3" json:"branches,omitempty"`
 	// segments: AAE_KIND_ITEMS, the segments to list.
 	Segments []uint32 `protobuf:"varint,4,rep,packed,name=segments,proto3" json:"segments,omitempty"`
-	// items: AAE_KIND_FETCH, the objects to send (digests left empty).
+	// items: AAE_KIND_FETCH and AAE_KIND_DIGESTS, the objects to send or
+	// whose digests to send (digests left empty).
 	Items []*AAEItem `protobuf:"bytes,5,rep,name=items,proto3" json:"items,omitempty"`
 	// objects: AAE_KIND_PUSH, objects to merge into the peer's copies.
 	Objects       []*AAEObject `protobuf:"bytes,6,rep,name=objects,proto3" json:"objects,omitempty"`
@@ -1118,7 +1122,8 @@ type AAEItem struct {
 	Segment uint32                 `protobuf:"varint,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	Bucket  []byte                 `protobuf:"bytes,2,opt,name=bucket,proto3" json:"bucket,omitempty"`
 	Key     []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	// digest is the 16-byte digest of the object's encoding.
+	// digest is the 16-byte digest of the object's encoding; empty in a
+	// request, and in a digests reply for a key the peer does not hold.
 	Digest        []byte `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1257,10 +1262,13 @@ type AAEReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// not_ready is set while the peer's tree of the partition is being
 	// built.
-	NotReady      bool         `protobuf:"varint,1,opt,name=not_ready,json=notReady,proto3" json:"not_ready,omitempty"`
-	Hashes        []uint64     `protobuf:"fixed64,2,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
-	Items         []*AAEItem   `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
-	Objects       []*AAEObject `protobuf:"bytes,4,rep,name=objects,proto3" json:"objects,omitempty"`
+	NotReady bool         `protobuf:"varint,1,opt,name=not_ready,json=notReady,proto3" json:"not_ready,omitempty"`
+	Hashes   []uint64     `protobuf:"fixed64,2,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	Items    []*AAEItem   `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	Objects  []*AAEObject `protobuf:"bytes,4,rep,name=objects,proto3" json:"objects,omitempty"`
+	// busy is set when the peer is exchanging the partition with another
+	// replica; the exchange ends, to be retried later.
+	Busy          bool `protobuf:"varint,5,opt,name=busy,proto3" json:"busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1321,6 +1329,13 @@ func (x *AAEReply) GetObjects() []*AAEObject {
 		return x.Objects
 	}
 	return nil
+}
+
+func (x *AAEReply) GetBusy() bool {
+	if x != nil {
+		return x.Busy
+	}
+	return false
 }
 
 var File_tutti_v1_peer_proto protoreflect.FileDescriptor
@@ -1411,18 +1426,19 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\asegment\x18\x01 \x01(\rR\asegment\x12\x16\n" +
 	"\x06bucket\x18\x02 \x01(\fR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x16\n" +
-	"\x06object\x18\x04 \x01(\fR\x06object\"\x97\x01\n" +
+	"\x06object\x18\x04 \x01(\fR\x06object\"\xab\x01\n" +
 	"\bAAEReply\x12\x1b\n" +
 	"\tnot_ready\x18\x01 \x01(\bR\bnotReady\x12\x16\n" +
 	"\x06hashes\x18\x02 \x03(\x06R\x06hashes\x12'\n" +
 	"\x05items\x18\x03 \x03(\v2\x11.tutti.v1.AAEItemR\x05items\x12-\n" +
-	"\aobjects\x18\x04 \x03(\v2\x13.tutti.v1.AAEObjectR\aobjects*\x94\x01\n" +
+	"\aobjects\x18\x04 \x03(\v2\x13.tutti.v1.AAEObjectR\aobjects\x12\x12\n" +
+	"\x04busy\x18\x05 \x01(\bR\x04busy*\x94\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x01\x12\x1a\n" +
 	"\x16ERROR_CODE_UNAVAILABLE\x10\x02\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x03\x12\x1a\n" +
-	"\x16ERROR_CODE_NOT_REPLICA\x10\x04*\x9d\x01\n" +
+	"\x16ERROR_CODE_NOT_REPLICA\x10\x04*\xb3\x01\n" +
 	"\aAAEKind\x12\x18\n" +
 	"\x14AAE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rAAE_KIND_ROOT\x10\x01\x12\x15\n" +
@@ -1430,7 +1446,8 @@ const file_tutti_v1_peer_proto_rawDesc = "" +
 	"\x0fAAE_KIND_LEAVES\x10\x03\x12\x12\n" +
 	"\x0eAAE_KIND_ITEMS\x10\x04\x12\x12\n" +
 	"\x0eAAE_KIND_FETCH\x10\x05\x12\x11\n" +
-	"\rAAE_KIND_PUSH\x10\x062u\n" +
+	"\rAAE_KIND_PUSH\x10\x06\x12\x14\n" +
+	"\x10AAE_KIND_DIGESTS\x10\a2u\n" +
 	"\x04Peer\x125\n" +
 	"\x04Call\x12\x15.tutti.v1.PeerRequest\x1a\x16.tutti.v1.PeerResponse\x126\n" +
 	"\x06Stream\x12\x13.tutti.v1.PeerFrame\x1a\x13.tutti.v1.PeerFrame(\x010\x01B'Z%github.com/tutti-kv/tutti/api/tuttipbb\x06proto3"

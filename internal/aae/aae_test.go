@@ -2,6 +2,7 @@ package aae
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -69,16 +70,12 @@ func TestDiffItems(t *testing.T) {
 	it := func(k string, d byte) Item { return Item{Bucket: []byte("b"), Key: []byte(k), Digest: Digest{d}} }
 	local := []Item{it("same", 1), it("differs", 1), it("mine", 1)}
 	remote := []Item{it("same", 1), it("differs", 2), it("theirs", 1)}
-	pull, push := DiffItems(local, remote)
-	keys := func(items []Item) []string {
-		var ks []string
-		for _, i := range items {
-			ks = append(ks, string(i.Key))
-		}
-		return ks
+	var got []string
+	for _, d := range DiffItems(local, remote) {
+		got = append(got, fmt.Sprintf("%s:%d/%d", d.Item.Key, d.Local[0], d.Remote[0]))
 	}
-	if !slices.Equal(keys(pull), []string{"differs", "theirs"}) || !slices.Equal(keys(push), []string{"mine"}) {
-		t.Fatalf("pull %v push %v", keys(pull), keys(push))
+	if want := []string{"differs:1/2", "theirs:0/1", "mine:1/0"}; !slices.Equal(got, want) {
+		t.Fatalf("diffs %v, want %v", got, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is what a Request asks of the peer.
@@ -24,7 +25,17 @@ const (
 	KindFetch
 	// KindPush hands the peer Request.Objects to merge into its copies.
 	KindPush
+	// KindDigests asks for the current digests of Request.Items (a zero
+	// digest for an absent key): it confirms, a moment after the listing,
+	// that a key present on both sides still differs in the same way.
+	KindDigests
 )
+
+// ConfirmDelay is how long after listing a segment an exchange waits
+// before confirming the keys that differ on both sides (Request.Wait):
+// long enough for a write in flight between the replicas to land, so that
+// keys being written are left to their writes instead of being copied.
+const ConfirmDelay = 200 * time.Millisecond
 
 func (k Kind) String() string {
 	switch k {
@@ -40,6 +51,8 @@ func (k Kind) String() string {
 		return "fetch"
 	case KindPush:
 		return "push"
+	case KindDigests:
+		return "digests"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -80,8 +93,11 @@ type Request struct {
 	Kind      Kind
 	Branches  []int    // KindLeaves
 	Segments  []int    // KindItems
-	Items     []Item   // KindFetch: which objects (digests unused)
+	Items     []Item   // KindFetch, KindDigests: which objects (digests unused)
 	Objects   []Object // KindPush
+	// Wait asks the driver to send the request only ConfirmDelay after
+	// the previous reply.
+	Wait bool
 }
 
 // Reply is the peer's answer to a Request.
@@ -89,9 +105,13 @@ type Reply struct {
 	// NotReady is set when the peer's tree of the partition is still being
 	// built: the exchange ends without comparing anything.
 	NotReady bool
-	Hashes   []uint64 // KindRoot, KindBranches, KindLeaves
-	Items    []Item   // KindItems
-	Objects  []Object // KindFetch, one per requested item, in order
+	// Busy is set when the peer is exchanging the partition with another
+	// replica: the exchange ends, to be retried, rather than copy the same
+	// objects twice.
+	Busy    bool
+	Hashes  []uint64 // KindRoot, KindBranches, KindLeaves
+	Items   []Item   // KindItems; KindDigests, one per requested item, in order
+	Objects []Object // KindFetch, one per requested item, in order
 }
 
 // Local is the replica an exchange runs on, and the one Serve answers
@@ -162,6 +182,19 @@ func Serve(local Local, req *Request) (*Reply, error) {
 			objs[i] = Object{Segment: it.Segment, Bucket: it.Bucket, Key: it.Key, Encoded: enc}
 		}
 		return &Reply{Objects: objs}, nil
+	case KindDigests:
+		items := make([]Item, len(req.Items))
+		for i, it := range req.Items {
+			enc, err := local.Read(p, it.Segment, it.Bucket, it.Key)
+			if err != nil {
+				return nil, err
+			}
+			items[i] = Item{Segment: it.Segment, Bucket: it.Bucket, Key: it.Key}
+			if enc != nil {
+				items[i].Digest = DigestOf(enc)
+			}
+		}
+		return &Reply{Items: items}, nil
 	case KindPush:
 		for _, o := range req.Objects {
 			if o.Encoded == nil {
@@ -190,6 +223,8 @@ const (
 	Repaired
 	// NotReady: one of the trees is still being built.
 	NotReady
+	// Busy: the peer is exchanging the partition with another replica.
+	Busy
 	// Failed: a step failed (see Exchange.Err).
 	Failed
 )
@@ -204,6 +239,8 @@ func (o Outcome) String() string {
 		return "repaired"
 	case NotReady:
 		return "not_ready"
+	case Busy:
+		return "busy"
 	case Failed:
 		return "failed"
 	}
@@ -217,6 +254,10 @@ type Stats struct {
 	// Pulled counts objects fetched from the peer and merged locally;
 	// Pushed those sent to the peer.
 	Pulled, Pushed int
+	// Unsettled counts keys that differed on both sides but changed
+	// while the exchange confirmed them: writes in progress, which
+	// replicate themselves; a later exchange compares them again.
+	Unsettled int
 }
 
 // Exchange compares partition P of the local replica with a peer's and
@@ -235,9 +276,11 @@ type Exchange struct {
 	tree     Tree  // local snapshot taken at the start
 	segments []int // differing segments not yet listed
 	// pull: peer items to fetch (its digest, to tell after the merge
-	// whether the peer lacks something); push: local objects to send.
-	pull []Item
-	push []Object
+	// whether the peer lacks something); push: local objects to send;
+	// suspects: keys both sides hold differently, to confirm.
+	pull     []Item
+	push     []Object
+	suspects []Diff
 }
 
 // NewExchange starts an exchange of partition p. If the local tree is not
@@ -280,8 +323,11 @@ func (e *Exchange) Handle(r *Reply) {
 	if req == nil {
 		return
 	}
-	if r.NotReady {
+	if r.NotReady || r.Busy {
 		e.next, e.outcome = nil, NotReady
+		if r.Busy {
+			e.outcome = Busy
+		}
 		return
 	}
 	e.next = nil // handle sets it for the steps down the tree
@@ -334,17 +380,42 @@ func (e *Exchange) handle(req *Request, r *Reply) error {
 		if err != nil {
 			return err
 		}
-		pull, push := DiffItems(local, r.Items)
-		e.pull = append(e.pull, pull...)
-		for _, it := range push {
-			enc, err := e.local.Read(e.P, it.Segment, it.Bucket, it.Key)
+		for _, d := range DiffItems(local, r.Items) {
+			switch {
+			case d.Local == (Digest{}):
+				e.pull = append(e.pull, d.Item)
+			case d.Remote == (Digest{}):
+				if err := e.pushLocal(d.Item); err != nil {
+					return err
+				}
+			default:
+				e.suspects = append(e.suspects, d)
+			}
+		}
+	case KindDigests:
+		if len(r.Items) != len(req.Items) {
+			return fmt.Errorf("aae: digests reply with %d items for %d", len(r.Items), len(req.Items))
+		}
+		for i, remote := range r.Items {
+			s := e.suspects[i]
+			if !bytes.Equal(remote.Bucket, s.Item.Bucket) || !bytes.Equal(remote.Key, s.Item.Key) {
+				return fmt.Errorf("aae: digests reply %d is %q/%q, asked %q/%q", i, remote.Bucket, remote.Key, s.Item.Bucket, s.Item.Key)
+			}
+			enc, err := e.local.Read(e.P, s.Item.Segment, s.Item.Bucket, s.Item.Key)
 			if err != nil {
 				return err
 			}
-			if enc != nil { // else overwritten since listed: nothing to push
-				e.push = append(e.push, Object{Segment: it.Segment, Bucket: it.Bucket, Key: it.Key, Encoded: enc})
+			var local Digest
+			if enc != nil {
+				local = DigestOf(enc)
 			}
+			if remote.Digest != s.Remote || local != s.Local {
+				e.stats.Unsettled++
+				continue
+			}
+			e.pull = append(e.pull, s.Item)
 		}
+		e.suspects = e.suspects[len(req.Items):]
 	case KindFetch:
 		if len(r.Objects) != len(req.Items) {
 			return fmt.Errorf("aae: fetch reply with %d objects for %d items", len(r.Objects), len(req.Items))
@@ -387,6 +458,13 @@ func (e *Exchange) advance() {
 		n := min(len(e.push), ObjectBatch)
 		e.next = &Request{Partition: e.P, Kind: KindPush, Objects: e.push[:n:n]}
 		e.push = e.push[n:]
+	case len(e.suspects) > 0:
+		n := min(len(e.suspects), MaxRequestObjects)
+		items := make([]Item, n)
+		for i, d := range e.suspects[:n] {
+			items[i] = Item{Segment: d.Item.Segment, Bucket: d.Item.Bucket, Key: d.Item.Key}
+		}
+		e.next = &Request{Partition: e.P, Kind: KindDigests, Items: items, Wait: true}
 	case len(e.segments) > 0:
 		n := min(len(e.segments), ItemsBatch)
 		e.next = &Request{Partition: e.P, Kind: KindItems, Segments: e.segments[:n:n]}
@@ -400,27 +478,47 @@ func (e *Exchange) advance() {
 	}
 }
 
-// DiffItems compares a segment range's local and remote lists: pull holds
-// the remote items the local replica lacks or holds differently (to fetch
-// and merge), push the local items the remote lacks (to send).
-func DiffItems(local, remote []Item) (pull, push []Item) {
+// Diff is one key that differs between two listings of a segment range:
+// Item as the remote listed it (as the local side did when the remote
+// lacks it), and both digests, zero on the side that lacks the key.
+type Diff struct {
+	Item          Item
+	Local, Remote Digest
+}
+
+// DiffItems compares a segment range's local and remote listings and
+// returns the keys that differ: absent on one side, or held differently.
+func DiffItems(local, remote []Item) []Diff {
 	type name struct{ bucket, key string }
 	mine := make(map[name]Digest, len(local))
 	for _, it := range local {
 		mine[name{string(it.Bucket), string(it.Key)}] = it.Digest
 	}
 	theirs := make(map[name]bool, len(remote))
+	var diffs []Diff
 	for _, it := range remote {
 		n := name{string(it.Bucket), string(it.Key)}
 		theirs[n] = true
-		if d, ok := mine[n]; !ok || d != it.Digest {
-			pull = append(pull, it)
+		if d := mine[n]; d != it.Digest {
+			diffs = append(diffs, Diff{Item: it, Local: d, Remote: it.Digest})
 		}
 	}
 	for _, it := range local {
 		if !theirs[name{string(it.Bucket), string(it.Key)}] {
-			push = append(push, it)
+			diffs = append(diffs, Diff{Item: it, Local: it.Digest})
 		}
 	}
-	return pull, push
+	return diffs
+}
+
+// pushLocal queues the local copy of it for the peer.
+func (e *Exchange) pushLocal(it Item) error {
+	enc, err := e.local.Read(e.P, it.Segment, it.Bucket, it.Key)
+	if err != nil {
+		return err
+	}
+	if enc != nil { // else gone since listed (only after a wipe): nothing to push
+		e.push = append(e.push, Object{Segment: it.Segment, Bucket: it.Bucket, Key: it.Key, Encoded: enc})
+	}
+	return nil
 }

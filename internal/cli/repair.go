@@ -316,8 +316,12 @@ func (r *repairer) run(ctx context.Context, node string, parts []int) error {
 			t.pushed += x.Pushed
 		}
 	}
-	fmt.Fprintf(r.out, "total: %d exchanges of %d %s: %d equal, %d repaired, %d not ready, %d failed; %d segments differed, %d objects pulled, %d pushed\n",
-		t.exchanges, len(parts), noun, t.outcomes["equal"], t.outcomes["repaired"], t.outcomes["not_ready"], t.failed, t.segments, t.pulled, t.pushed)
+	busy := ""
+	if n := t.outcomes["busy"]; n > 0 {
+		busy = fmt.Sprintf(", %d busy", n)
+	}
+	fmt.Fprintf(r.out, "total: %d exchanges of %d %s: %d equal, %d repaired, %d not ready%s, %d failed; %d segments differed, %d objects pulled, %d pushed\n",
+		t.exchanges, len(parts), noun, t.outcomes["equal"], t.outcomes["repaired"], t.outcomes["not_ready"], busy, t.failed, t.segments, t.pulled, t.pushed)
 	if t.failed > 0 {
 		return fmt.Errorf("%d of %d exchanges failed", t.failed, t.exchanges)
 	}

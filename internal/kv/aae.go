@@ -60,8 +60,9 @@ type RepairResult struct {
 type RepairExchange struct {
 	Partition int    `json:"partition"`
 	Peer      string `json:"peer"`
-	// Outcome is equal, repaired, not_ready (a tree is still being built)
-	// or failed (Error says why).
+	// Outcome is equal, repaired, not_ready (a tree is still being
+	// built), busy (the peer kept exchanging the partition with another
+	// replica) or failed (Error says why).
 	Outcome string `json:"outcome"`
 	// Segments is how many segments differed; Pulled and Pushed count the
 	// objects copied from and to the peer.

@@ -26,6 +26,37 @@ const aaeRetry = 5 * time.Second
 // aaeTick is how often the scheduler looks for pairs that are due.
 const aaeTick = 200 * time.Millisecond
 
+// repairWindow is how long after an exchange's last step past the roots
+// it counts as in progress; steps follow each other within milliseconds,
+// or aae.ConfirmDelay.
+const repairWindow = 2 * time.Second
+
+// busyRetry is how long a pair waits after its peer answered busy.
+const busyRetry = time.Second
+
+type repairPeer struct {
+	peer  string
+	until time.Time
+}
+
+// busyLocked reports whether this node is comparing partition p past the
+// roots with a replica other than peer. Such an exchange is repairing, and
+// one repair of a partition at a time keeps two replicas from copying the
+// same objects to a third; equal roots take one step and block nothing.
+// a.mu is held.
+func (a *antiEntropy) busyLocked(p int, peer string, now time.Time) bool {
+	r, ok := a.repairing[p]
+	return ok && r.peer != peer && now.Before(r.until)
+}
+
+// noteRepairing records that partition p is being compared with peer past
+// the roots.
+func (a *antiEntropy) noteRepairing(p int, peer string) {
+	a.mu.Lock()
+	a.repairing[p] = repairPeer{peer, time.Now().Add(repairWindow)}
+	a.mu.Unlock()
+}
+
 // aaePair is one partition and one of its other owners.
 type aaePair struct {
 	p    int
@@ -46,6 +77,10 @@ type antiEntropy struct {
 	last    map[aaePair]time.Time // last exchange completed or served
 	retry   map[aaePair]time.Time // not before, after a failed attempt
 	running map[aaePair]bool
+	// repairing holds, per partition, the peer this node is comparing it
+	// with past the roots (as either side), until when that counts as in
+	// progress without another step.
+	repairing map[int]repairPeer
 	// buildTook is how long building every tree took at start; zero
 	// until done.
 	buildTook time.Duration
@@ -54,7 +89,7 @@ type antiEntropy struct {
 func newAntiEntropy(n *Node, t *trees) *antiEntropy {
 	a := &antiEntropy{
 		n: n, trees: t, started: time.Now(),
-		last: map[aaePair]time.Time{}, retry: map[aaePair]time.Time{}, running: map[aaePair]bool{},
+		last: map[aaePair]time.Time{}, retry: map[aaePair]time.Time{}, running: map[aaePair]bool{}, repairing: map[int]repairPeer{},
 	}
 	burst := max(int(n.cfg.AAERate), 4<<20)
 	a.limiter = rate.NewLimiter(rate.Limit(n.cfg.AAERate), burst)
@@ -171,7 +206,7 @@ func (a *antiEntropy) next(now time.Time) (aaePair, bool) {
 	for _, p := range st.ring.OwnedBy(a.n.cfg.ID) {
 		for _, peer := range st.ring.Owners(p) {
 			pair := aaePair{p, peer}
-			if peer == a.n.cfg.ID || !st.alive[peer] || a.running[pair] || now.Before(a.retry[pair]) {
+			if peer == a.n.cfg.ID || !st.alive[peer] || a.running[pair] || now.Before(a.retry[pair]) || a.busyLocked(p, peer, now) {
 				continue
 			}
 			last, ok := a.last[pair]
@@ -209,8 +244,13 @@ func (a *antiEntropy) run(ctx context.Context, pair aaePair) kv.RepairExchange {
 	case aae.Equal, aae.Repaired:
 		a.last[pair] = now
 		delete(a.retry, pair)
+	case aae.Busy:
+		a.retry[pair] = now.Add(busyRetry)
 	default:
 		a.retry[pair] = now.Add(aaeRetry)
+	}
+	if r, ok := a.repairing[pair.p]; ok && r.peer == pair.peer {
+		delete(a.repairing, pair.p)
 	}
 	a.mu.Unlock()
 	st := ex.Stats()
@@ -239,6 +279,13 @@ func (a *antiEntropy) exchange(ctx context.Context, pair aaePair) *aae.Exchange 
 		msg := &tuttipb.PeerRequest{From: a.n.cfg.ID, Body: &tuttipb.PeerRequest_Aae{Aae: requestToProto(req)}}
 		size := proto.Size(msg)
 		a.n.extra.aaeBytes.WithLabelValues(req.Kind.String()).Add(float64(size))
+		if req.Kind != aae.KindRoot {
+			a.noteRepairing(pair.p, pair.peer)
+		}
+		if req.Wait && !sleep(ctx, aae.ConfirmDelay) {
+			ex.Fail(ctx.Err())
+			break
+		}
 		stepCtx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 		resp, err := a.n.peers.Call(stepCtx, st.addr(pair.peer), msg)
 		cancel()
@@ -276,6 +323,16 @@ func (a *antiEntropy) serve(st *ringState, from string, req *tuttipb.AAERequest)
 	r, err := requestFromProto(req)
 	if err != nil {
 		return errorResponse(err)
+	}
+	now := time.Now()
+	a.mu.Lock()
+	busy := r.Kind == aae.KindRoot && a.busyLocked(p, from, now)
+	if r.Kind != aae.KindRoot {
+		a.repairing[p] = repairPeer{from, now.Add(repairWindow)}
+	}
+	a.mu.Unlock()
+	if busy {
+		return &tuttipb.PeerResponse{Body: &tuttipb.PeerResponse_Aae{Aae: &tuttipb.AAEReply{Busy: true}}}
 	}
 	reply, err := aae.Serve(a.local, r)
 	if err != nil {
@@ -352,21 +409,30 @@ func (a *antiEntropy) repair(ctx context.Context, p int) (*kv.RepairResult, erro
 			res.Exchanges = append(res.Exchanges, kv.RepairExchange{Partition: p, Peer: peer, Outcome: aae.Failed.String(), Error: peer + " is down"})
 			continue
 		}
-		a.mu.Lock()
-		busy := a.running[pair]
-		a.running[pair] = true
-		a.mu.Unlock()
-		if busy {
-			// The scheduler is exchanging this pair: wait for it, then
+		for attempt := 1; ; attempt++ {
+			// If the scheduler is exchanging this pair, wait for it, then
 			// run one that starts now.
 			if err := a.waitIdle(ctx, pair); err != nil {
 				return nil, err
 			}
+			r := a.run(ctx, pair)
+			if r.Outcome != aae.Busy.String() || attempt == repairAttempts {
+				res.Exchanges = append(res.Exchanges, r)
+				break
+			}
+			// The peer is exchanging the partition with another replica,
+			// which takes moments: then compare what it left.
+			if !sleep(ctx, 250*time.Millisecond) {
+				return nil, ctx.Err()
+			}
 		}
-		res.Exchanges = append(res.Exchanges, a.run(ctx, pair))
 	}
 	return res, nil
 }
+
+// repairAttempts bounds how often Repair retries an exchange the peer
+// answered busy.
+const repairAttempts = 20
 
 // waitIdle waits until pair is not running, then marks it running.
 func (a *antiEntropy) waitIdle(ctx context.Context, pair aaePair) error {
@@ -378,10 +444,8 @@ func (a *antiEntropy) waitIdle(ctx context.Context, pair aaePair) error {
 			return nil
 		}
 		a.mu.Unlock()
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -411,7 +475,7 @@ func requestToProto(r *aae.Request) *tuttipb.AAERequest {
 }
 
 func requestFromProto(m *tuttipb.AAERequest) (*aae.Request, error) {
-	if m.Kind < tuttipb.AAEKind_AAE_KIND_ROOT || m.Kind > tuttipb.AAEKind_AAE_KIND_PUSH {
+	if m.Kind < tuttipb.AAEKind_AAE_KIND_ROOT || m.Kind > tuttipb.AAEKind_AAE_KIND_DIGESTS {
 		return nil, kv.Errorf(kv.BadRequest, "unknown anti-entropy step %d", m.Kind)
 	}
 	if len(m.Branches) > aae.Branches || len(m.Segments) > aae.MaxRequestSegments || len(m.Items) > aae.MaxRequestObjects || len(m.Objects) > aae.MaxRequestObjects {
@@ -452,20 +516,36 @@ func objectsFromProto(m []*tuttipb.AAEObject) []aae.Object {
 }
 
 func replyToProto(r *aae.Reply) *tuttipb.AAEReply {
-	m := &tuttipb.AAEReply{NotReady: r.NotReady, Hashes: r.Hashes, Objects: objectsToProto(r.Objects)}
+	m := &tuttipb.AAEReply{NotReady: r.NotReady, Busy: r.Busy, Hashes: r.Hashes, Objects: objectsToProto(r.Objects)}
 	for _, it := range r.Items {
-		m.Items = append(m.Items, &tuttipb.AAEItem{Segment: uint32(it.Segment), Bucket: it.Bucket, Key: it.Key, Digest: it.Digest[:]})
+		pi := &tuttipb.AAEItem{Segment: uint32(it.Segment), Bucket: it.Bucket, Key: it.Key}
+		if it.Digest != (aae.Digest{}) { // zero: the key is absent
+			pi.Digest = it.Digest[:]
+		}
+		m.Items = append(m.Items, pi)
 	}
 	return m
 }
 
 func replyFromProto(m *tuttipb.AAEReply) *aae.Reply {
-	r := &aae.Reply{NotReady: m.NotReady, Hashes: m.Hashes}
+	r := &aae.Reply{NotReady: m.NotReady, Busy: m.Busy, Hashes: m.Hashes}
 	for _, it := range m.Items {
 		var d aae.Digest
-		copy(d[:], it.Digest) // a short digest differs from every real one: the item is fetched
+		copy(d[:], it.Digest) // empty: absent; a short digest differs from every real one
 		r.Items = append(r.Items, aae.Item{Segment: int(it.Segment), Bucket: it.Bucket, Key: it.Key, Digest: d})
 	}
 	r.Objects = objectsFromProto(m.Objects)
 	return r
+}
+
+// sleep waits d, or less if ctx ends first; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

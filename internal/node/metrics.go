@@ -45,14 +45,14 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		}(),
 		readRepairs: counter("tutti_read_repairs_total", "Replica copies a read found stale or missing and sent the merged object to."),
 		aaeExchanges: vec("tutti_aae_exchanges_total",
-			"Anti-entropy exchanges this node started, by outcome: equal (nothing differed), repaired, not_ready (a tree was still being built), failed.", "outcome",
-			"equal", "repaired", "not_ready", "failed"),
+			"Anti-entropy exchanges this node started, by outcome: equal (nothing differed), repaired, not_ready (a tree was still being built), busy (the peer was exchanging the partition with another replica), failed.", "outcome",
+			"equal", "repaired", "not_ready", "busy", "failed"),
 		aaeRepaired: vec("tutti_aae_keys_repaired_total",
 			"Objects anti-entropy exchanges started by this node copied: pulled (fetched from the peer and merged here) or pushed (sent to the peer).", "direction",
 			"pulled", "pushed"),
 		aaeBytes: vec("tutti_aae_bytes_sent_total",
-			"Bytes of anti-entropy messages this node sent (requests of its exchanges, replies to its peers'), by step: root, branches, leaves, items, fetch, push.", "step",
-			"root", "branches", "leaves", "items", "fetch", "push"),
+			"Bytes of anti-entropy messages this node sent (requests of its exchanges, replies to its peers'), by step: root, branches, leaves, items, digests, fetch, push.", "step",
+			"root", "branches", "leaves", "items", "digests", "fetch", "push"),
 		aaeBuildSeconds: func() prometheus.Gauge {
 			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tutti_aae_tree_build_seconds", Help: "How long building every partition's Merkle tree from storage took at start (0 until done)."})
 			reg.MustRegister(g)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,6 +33,9 @@ func startCluster(t testing.TB, size, n int, options ...func(*Config)) *testClus
 	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("TUTTI_TEST_LOG") != "" { // shows the nodes' logs when debugging a test
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	for i := 0; i < size; i++ {
 		cfg := Config{
 			ID:         fmt.Sprintf("n%d", i+1),

@@ -187,3 +187,49 @@ func TestServeRefusesMisplacedObjects(t *testing.T) {
 		t.Fatalf("b stored %v", items)
 	}
 }
+
+// TestKeysWrittenDuringAnExchangeAreLeftToTheirWrites: a key both sides
+// hold differently is copied only if it still differs the same way when
+// the exchange confirms it; one written meanwhile (a write in flight
+// between the replicas) is counted unsettled and not copied, while a key
+// one side lacks is copied at once.
+func TestKeysWrittenDuringAnExchangeAreLeftToTheirWrites(t *testing.T) {
+	a, b := newAAEReplica(t, 1), newAAEReplica(t, 1000)
+	// Three keys in one partition: one only on b, two on both but
+	// different, of which "hot" is written again before the confirmation.
+	var names []string
+	for i := 0; len(names) < 3; i++ {
+		name := fmt.Sprintf("key-%d", i)
+		if a.key(name).Partition == 0 {
+			names = append(names, name)
+		}
+	}
+	missing, cold, hot := names[0], names[1], names[2]
+	b.put(t, missing, "b")
+	for _, n := range []string{cold, hot} {
+		a.put(t, n, "a")
+		b.put(t, n, "b")
+	}
+	ex := aae.NewExchange(0, a.local)
+	confirmed := false
+	for req := ex.Next(); req != nil; req = ex.Next() {
+		if req.Kind == aae.KindDigests {
+			if !req.Wait || len(req.Items) != 2 {
+				t.Fatalf("confirmation %+v, want a delayed one of the two keys held differently", req)
+			}
+			b.put(t, hot, "b2")
+			confirmed = true
+		}
+		rep, err := aae.Serve(b.local, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex.Handle(rep)
+	}
+	if st := ex.Stats(); !confirmed || st.Unsettled != 1 || st.Pulled != 2 || st.Pushed != 1 {
+		t.Fatalf("exchange %v did %+v (confirmed: %v), want the missing and the cold key pulled, cold pushed back, hot unsettled", ex.Outcome(), st, confirmed)
+	}
+	if o, _, _ := a.Read(a.key(hot)); len(o.Live()) != 1 {
+		t.Fatalf("the hot key was copied: a holds %d versions", len(o.Live()))
+	}
+}

@@ -240,12 +240,19 @@ func (n *Node) aaeStep(x *exchange) {
 			answer(func() { x.Fail(fmt.Errorf("%s is down", m.from)) })
 		}
 	}
-	n.send(x.pair.peer, id, aaeRequest{req: cloneRequest(req)})
-	n.timer(n.w.opts.Timeout+2*n.w.opts.MaxDelay, func() {
-		if !answered {
-			answer(func() { x.Fail(errors.New("timed out")) })
-		}
-	})
+	send := func() {
+		n.send(x.pair.peer, id, aaeRequest{req: cloneRequest(req)})
+		n.timer(n.w.opts.Timeout+2*n.w.opts.MaxDelay, func() {
+			if !answered {
+				answer(func() { x.Fail(errors.New("timed out")) })
+			}
+		})
+	}
+	if req.Wait {
+		n.timer(aae.ConfirmDelay, send)
+	} else {
+		send()
+	}
 }
 
 // aaeEnded records how an exchange ended: a pair that compared both trees
@@ -260,7 +267,12 @@ func (n *Node) aaeEnded(x *exchange) {
 	w.stats.AAEPushed += st.Pushed
 	switch x.Outcome() {
 	case aae.Equal, aae.Repaired:
-		a.last[x.pair], a.completed[x.pair] = w.now, x.start
+		a.last[x.pair] = w.now
+		if st.Unsettled == 0 {
+			// Keys written during the exchange were left to their
+			// writes: only an exchange without any compared everything.
+			a.completed[x.pair] = x.start
+		}
 		delete(a.retry, x.pair)
 	default:
 		a.retry[x.pair] = w.now + int64(aaeRetry)
