@@ -81,9 +81,6 @@ type antiEntropy struct {
 	// with past the roots (as either side), until when that counts as in
 	// progress without another step.
 	repairing map[int]repairPeer
-	// buildTook is how long building every tree took at start; zero
-	// until done.
-	buildTook time.Duration
 }
 
 func newAntiEntropy(n *Node, t *trees) *antiEntropy {
@@ -135,18 +132,19 @@ func (l nodeLocal) Merge(p int, o aae.Object) ([]byte, error) {
 func (a *antiEntropy) buildTrees(ctx context.Context) {
 	start := time.Now()
 	for p := range a.trees.parts {
-		if ctx.Err() != nil {
-			return
-		}
+		began := time.Now()
 		if err := a.trees.rebuild(p, a.n.replica); err != nil {
 			a.n.log.Error("building a partition's merkle tree", "partition", p, "err", err)
 			return
 		}
+		// Rest as long as the partition took: the build, which scans and
+		// hashes every object, takes at most half a core from the
+		// requests the node serves meanwhile.
+		if !sleep(ctx, time.Since(began)) {
+			return
+		}
 	}
 	took := time.Since(start)
-	a.mu.Lock()
-	a.buildTook = took
-	a.mu.Unlock()
 	a.n.extra.aaeBuildSeconds.Set(took.Seconds())
 	a.n.log.Info("merkle trees built", "partitions", len(a.trees.parts), "took", took)
 }
