@@ -48,6 +48,7 @@ type cluster struct {
 	binary string
 	dir    string
 	keep   bool
+	extra  []string // added to every node's arguments
 	nodes  []*clusterNode
 	http   *http.Client
 }
@@ -70,10 +71,11 @@ type member struct {
 }
 
 // startCluster starts n nodes in a new temporary directory and waits until
-// each sees every member alive. On error nothing is left running (and the
-// directory is gone unless keep); the error ends with the tail of the log
-// of a node that failed.
-func startCluster(ctx context.Context, binary string, n int, keep bool) (*cluster, error) {
+// each sees every member alive; extra are arguments added to every node's
+// `tutti server`. On error nothing is left running (and the directory is
+// gone unless keep); the error ends with the tail of the log of a node
+// that failed.
+func startCluster(ctx context.Context, binary string, n int, keep bool, extra ...string) (*cluster, error) {
 	if binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -86,7 +88,7 @@ func startCluster(ctx context.Context, binary string, n int, keep bool) (*cluste
 		return nil, err
 	}
 	c := &cluster{
-		binary: binary, dir: dir, keep: keep,
+		binary: binary, dir: dir, keep: keep, extra: extra,
 		http: &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}},
 	}
 	if err := c.start(ctx, n); err != nil {
@@ -127,6 +129,7 @@ func (c *cluster) start(ctx context.Context, n int) error {
 			// dead after about 4-6 s rather than the LAN profile's 5-10 s.
 			"--fast-gossip",
 		}
+		nd.args = append(nd.args, c.extra...)
 		if err := c.startNode(i); err != nil {
 			return err
 		}

@@ -15,8 +15,9 @@ func NewCommand() *cobra.Command {
 	var workload string
 	var asJSON bool
 	var fo Failover
+	var aae AAERun
 	cmd := &cobra.Command{
-		Use:   "bench (--endpoints URL[,URL...] | --kill-after D)",
+		Use:   "bench (--endpoints URL[,URL...] | --kill-after D | --aae-missing F)",
 		Short: "Measure a cluster's throughput and latency with a YCSB-style workload",
 		Long: `Bench loads --records records into --bucket, then runs a workload for
 --duration with --concurrency workers, each with one request in flight:
@@ -45,11 +46,25 @@ restarted that long after the kill, and the report adds how long the other
 nodes took to hand it their hints; the run then lasts until 10 s after the
 last hint was delivered if that is later than --duration. The nodes log to
 files in a temporary directory, removed at the end unless --keep; they are
-killed however bench ends.`,
+killed however bench ends.
+
+Anti-entropy: with --aae-missing F, bench starts three tutti server
+processes of its own (N=3), loads --records x (1-F) records with every node
+up, runs the workload for --duration as a baseline, stops node 3 cleanly
+(SIGTERM), writes the other --records x F records with sloppy quorum off
+for the bucket (no hints: node 3 misses them), and restarts node 3. It then
+reports how long the servers' scheduled anti-entropy took to make every
+partition's Merkle roots equal on every node, the bytes it sent by step
+against the size of the missing objects and against a repair without
+trees, the keys it repaired, the restarted node's tree build time, and the
+workload's throughput and latency while the replicas converged against the
+baseline. The workload runs for at least --duration after the restart and
+until the replicas are equal; --duration 0 runs no workload.`,
 		Example: `  tutti bench --endpoints grpc://127.0.0.1:9701 --workload a --duration 30s
   tutti bench --endpoints http://127.0.0.1:8701,http://127.0.0.1:8702 --workload c --json
   tutti bench --workload w --kill-after 5s --duration 20s
-  tutti bench --workload w --kill-after 5s --restart-after 60s --nodes 4`,
+  tutti bench --workload w --kill-after 5s --restart-after 60s --nodes 4
+  tutti bench --aae-missing 0.01 --records 1000000 --concurrency 32 --duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w, err := ParseWorkload(workload)
@@ -57,7 +72,7 @@ killed however bench ends.`,
 				return err
 			}
 			cfg.Workload = w
-			if err := failoverFlags(cmd, &cfg, &fo); err != nil {
+			if err := modeFlags(cmd, &cfg, &fo, &aae); err != nil {
 				return err
 			}
 			if !asJSON {
@@ -101,8 +116,42 @@ killed however bench ends.`,
 	f.IntVar(&fo.KillNode, "kill-node", 0, "failover run: number of the node killed, 1 to --nodes (default the last)")
 	f.DurationVar(&fo.RestartAfter, "restart-after", 0, "failover run: restart the killed node this long after the kill and measure the hand-off of its hints")
 	f.StringVar(&fo.Protocol, "protocol", string(protocolGRPC), "failover run: grpc or http")
-	f.BoolVar(&fo.Keep, "keep", false, "failover run: keep the nodes' data and logs")
+	f.BoolVar(&fo.Keep, "keep", false, "failover or anti-entropy run: keep the nodes' data and logs")
+	f.Float64Var(&aae.Missing, "aae-missing", 0, "anti-entropy run: start three nodes of its own and write this fraction of the records (e.g. 0.01) while node 3 is down")
+	f.DurationVar(&aae.Interval, "aae-interval", 0, "anti-entropy run: the servers' --aae-interval (default theirs, 1m)")
+	f.IntVar(&aae.Partitions, "partitions", 0, "anti-entropy run: the servers' --partitions, Q (default theirs, 256)")
 	return cmd
+}
+
+// modeFlags checks how the flags of the three kinds of run combine (a
+// running cluster's, a failover run's, an anti-entropy run's), and sets
+// cfg.Failover or cfg.AAE.
+func modeFlags(cmd *cobra.Command, cfg *Config, fo *Failover, aae *AAERun) error {
+	fs := cmd.Flags()
+	if !fs.Changed("aae-missing") {
+		for _, name := range []string{"aae-interval", "partitions"} {
+			if fs.Changed(name) {
+				return fmt.Errorf("--%s needs --aae-missing: it belongs to an anti-entropy run, on a cluster bench starts", name)
+			}
+		}
+		return failoverFlags(cmd, cfg, fo)
+	}
+	switch {
+	case fs.Changed("kill-after"):
+		return fmt.Errorf("--aae-missing and --kill-after are two different runs: give one of them")
+	case fs.Changed("endpoints"):
+		return fmt.Errorf("--aae-missing starts a cluster of its own and stops one of its nodes, so it cannot be used with --endpoints")
+	case fs.Changed("skip-load"):
+		return fmt.Errorf("--skip-load does not apply to an anti-entropy run, which loads records of its own")
+	}
+	for _, name := range []string{"nodes", "kill-node", "restart-after", "protocol"} {
+		if fs.Changed(name) {
+			return fmt.Errorf("--%s belongs to a failover run (--kill-after); an anti-entropy run has three nodes and uses gRPC", name)
+		}
+	}
+	aae.Keep = fo.Keep
+	cfg.AAE = aae
+	return nil
 }
 
 // failoverFlags checks how the endpoint and failover flags combine, and
@@ -111,13 +160,16 @@ func failoverFlags(cmd *cobra.Command, cfg *Config, fo *Failover) error {
 	fs := cmd.Flags()
 	if !fs.Changed("kill-after") {
 		// The flags that only a failover run takes.
-		for _, name := range []string{"nodes", "kill-node", "restart-after", "protocol", "keep"} {
+		for _, name := range []string{"nodes", "kill-node", "restart-after", "protocol"} {
 			if fs.Changed(name) {
 				return fmt.Errorf("--%s needs --kill-after: it belongs to a failover run, which kills a node of a cluster bench starts", name)
 			}
 		}
+		if fs.Changed("keep") {
+			return fmt.Errorf("--keep needs --kill-after or --aae-missing: it keeps the data of a cluster bench starts")
+		}
 		if len(cfg.Endpoints) == 0 {
-			return fmt.Errorf("no endpoints: give --endpoints to measure a running cluster, or --kill-after for a failover run on a cluster bench starts")
+			return fmt.Errorf("no endpoints: give --endpoints to measure a running cluster, --kill-after for a failover run or --aae-missing for an anti-entropy run on a cluster bench starts")
 		}
 		return nil
 	}

@@ -78,6 +78,11 @@ type Config struct {
 	// its nodes during the run phase and report the write timeline around
 	// the kill (Result.Failover).
 	Failover *Failover
+	// AAE, when set, makes Run start a cluster of its own, load the
+	// records with one node down for part of them, and measure the
+	// anti-entropy that repairs that node once it is back (Result.AAE).
+	// Duration is then the concurrent workload's length; zero runs none.
+	AAE *AAERun
 }
 
 // protocol is how Run talks to the cluster.
@@ -96,7 +101,7 @@ func (cfg Config) validate() (protocol, []string, error) {
 		return "", nil, fmt.Errorf("no workload")
 	case cfg.Records < 1:
 		return "", nil, fmt.Errorf("records must be at least 1, not %d", cfg.Records)
-	case cfg.Duration <= 0:
+	case cfg.Duration <= 0 && cfg.AAE == nil:
 		return "", nil, fmt.Errorf("duration must be positive, not %v", cfg.Duration)
 	case cfg.Concurrency < 1:
 		return "", nil, fmt.Errorf("concurrency must be at least 1, not %d", cfg.Concurrency)
@@ -104,6 +109,8 @@ func (cfg Config) validate() (protocol, []string, error) {
 		return "", nil, fmt.Errorf("value size must not be negative")
 	case cfg.Bucket == "":
 		return "", nil, fmt.Errorf("no bucket")
+	case cfg.AAE != nil:
+		return cfg.validateAAE()
 	case cfg.Failover != nil:
 		return cfg.validateFailover()
 	case len(cfg.Endpoints) == 0:

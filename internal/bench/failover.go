@@ -117,7 +117,7 @@ func runFailover(ctx context.Context, cfg Config, tgt target, keys *ScrambledZip
 	}}
 	events := make(chan faultEvents, 1)
 	go func() { events <- ctl.run(ctx, stop) }()
-	phase, workers := runPhase(ctx, cfg, 2, start, true, workloadLoop(cfg, tgt, keys))
+	phase, workers := runPhase(ctx, cfg, 2, start, logWrites, workloadLoop(cfg, tgt, keys))
 	ev := <-events
 	logs := make([]*writeLog, len(workers))
 	for i, w := range workers {

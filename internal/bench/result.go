@@ -34,6 +34,10 @@ type Result struct {
 	// Failover is the write timeline around the kill of a failover run
 	// (Config.Failover); absent otherwise.
 	Failover *FailoverReport `json:"failover,omitempty"`
+	// AAE is what an anti-entropy run (Config.AAE) measured; absent
+	// otherwise. Its Load is then the records loaded with every node up,
+	// and Run the workload that ran while the replicas converged.
+	AAE *AAEReport `json:"aae,omitempty"`
 }
 
 // Phase is the report of the load or the run phase.
@@ -164,10 +168,15 @@ func (r *Result) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\top\tcount\terrors\tnot found\tops/s\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\t")
 	var errorLines []string
-	for _, ph := range []struct {
+	type namedPhase struct {
 		name  string
 		phase *Phase
-	}{{"load", r.Load}, {"run", r.Run}} {
+	}
+	phases := []namedPhase{{"load", r.Load}, {"run", r.Run}}
+	if a := r.AAE; a != nil {
+		phases = []namedPhase{{"load", r.Load}, {"before", a.Before}, {"missing", a.MissingWrites}, {"run", r.Run}}
+	}
+	for _, ph := range phases {
 		if ph.phase == nil {
 			continue
 		}
@@ -192,6 +201,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.Failover != nil {
 		b.WriteString("\n")
 		if err := r.Failover.writeText(&b); err != nil {
+			return err
+		}
+	}
+	if r.AAE != nil {
+		b.WriteString("\n")
+		if err := r.AAE.writeText(&b); err != nil {
 			return err
 		}
 	}

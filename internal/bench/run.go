@@ -41,6 +41,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if cfg.AAE != nil {
+		return runAAE(ctx, cfg)
+	}
 	keys, err := NewScrambledZipfian(uint64(cfg.Records), ZipfianConstant, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -163,7 +166,7 @@ func (w *worker) do(phase context.Context, cfg Config, tgt target, kind opKind, 
 	if ended(phase) {
 		return
 	}
-	if w.log != nil && kind != opRead {
+	if w.log != nil && (kind != opRead || w.log.reads) {
 		w.log.add(start, elapsed, err)
 	}
 	s := &w.stats[kind]
@@ -218,16 +221,29 @@ func (w *worker) fillValue() {
 	}
 }
 
+// logMode is what a phase's workers log for a timeline.
+type logMode int
+
+const (
+	// logNothing: no timeline.
+	logNothing logMode = iota
+	// logWrites: the writes, for the failover timeline.
+	logWrites
+	// logEverything: reads too, for an anti-entropy run's windows.
+	logEverything
+)
+
 // runPhase runs cfg.Concurrency workers from start until they return and
-// merges their statistics. With logWrites each worker also logs its
-// writes, as offsets from start, for the failover timeline.
-func runPhase(ctx context.Context, cfg Config, phase uint64, start time.Time, logWrites bool, work func(ctx context.Context, w *worker)) (*Phase, []*worker) {
+// merges their statistics. Unless mode is logNothing each worker also logs
+// its operations (writes only, or all), as offsets from start, for a
+// timeline.
+func runPhase(ctx context.Context, cfg Config, phase uint64, start time.Time, mode logMode, work func(ctx context.Context, w *worker)) (*Phase, []*worker) {
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
 		workers[i] = newWorker(cfg, phase, uint64(i))
-		if logWrites {
-			workers[i].log = &writeLog{origin: start}
+		if mode != logNothing {
+			workers[i].log = &writeLog{origin: start, reads: mode == logEverything}
 		}
 		wg.Add(1)
 		go func() {
@@ -242,11 +258,17 @@ func runPhase(ctx context.Context, cfg Config, phase uint64, start time.Time, lo
 // runLoad inserts every record once, the workers taking the next record
 // number in turn.
 func runLoad(ctx context.Context, cfg Config, tgt target) *Phase {
-	var next atomic.Uint64
-	p, _ := runPhase(ctx, cfg, 1, time.Now(), false, func(ctx context.Context, w *worker) {
+	return runLoadRange(ctx, cfg, tgt, 1, 0, uint64(cfg.Records))
+}
+
+// runLoadRange inserts records from to to-1 once each, as phase.
+func runLoadRange(ctx context.Context, cfg Config, tgt target, phase, from, to uint64) *Phase {
+	next := atomic.Uint64{}
+	next.Store(from)
+	p, _ := runPhase(ctx, cfg, phase, time.Now(), logNothing, func(ctx context.Context, w *worker) {
 		for !ended(ctx) {
 			i := next.Add(1) - 1
-			if i >= uint64(cfg.Records) {
+			if i >= to {
 				return
 			}
 			w.do(ctx, cfg, tgt, opInsert, keyName(i))
@@ -259,7 +281,7 @@ func runLoad(ctx context.Context, cfg Config, tgt target) *Phase {
 func runWorkload(ctx context.Context, cfg Config, tgt target, keys *ScrambledZipfian) *Phase {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	p, _ := runPhase(ctx, cfg, 2, time.Now(), false, workloadLoop(cfg, tgt, keys))
+	p, _ := runPhase(ctx, cfg, 2, time.Now(), logNothing, workloadLoop(cfg, tgt, keys))
 	return p
 }
 

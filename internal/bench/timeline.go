@@ -12,13 +12,16 @@ import (
 // them, and they are what the report quotes.
 const maxFailureSamples = 10
 
-// writeLog is one worker's record of its writes in a failover run. A
+// writeLog is one worker's record of its writes in a failover run (and of
+// its reads too in an anti-entropy run, with reads set). A
 // worker appends to its own log with no lock; the logs are merged into a
 // timeline after the run. A successful write costs 16 bytes: a few MB for a
 // run of minutes.
 type writeLog struct {
 	// origin is the start of the run phase; times are offsets from it.
 	origin time.Time
+	// reads: log reads as well as writes.
+	reads  bool
 	ok     []writeSample
 	failed []failedWrite
 }

@@ -1,0 +1,809 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// AAERun describes an anti-entropy run: Run starts three `tutti server`
+// processes on loopback (N=3), loads Records x (1 - Missing) records with
+// every node up, stops node 3 cleanly, writes the other Records x Missing
+// records with sloppy quorum off for the bucket (so no node keeps a hint
+// for it), restarts node 3, and measures what the servers' own scheduled
+// anti-entropy exchanges take to make the three replicas equal again:
+// time, bytes by step, keys repaired, and the cost to a concurrent
+// workload.
+type AAERun struct {
+	// Binary is the tutti executable, as in Failover.Binary.
+	Binary string
+	// Missing is the fraction of Records written while node 3 was down,
+	// in (0, 1).
+	Missing float64
+	// Interval is the servers' --aae-interval; zero leaves their default.
+	Interval time.Duration
+	// Partitions is the servers' --partitions (Q); zero leaves their
+	// default.
+	Partitions int
+	// Keep keeps the cluster's directory (data and node logs).
+	Keep bool
+}
+
+// Settings of an anti-entropy run.
+const (
+	// aaeNodes is the size of the cluster: every node owns every partition.
+	aaeNodes = 3
+	// aaeStopped is the index of the node stopped and restarted (n3).
+	aaeStopped = aaeNodes - 1
+	// aaeLoadWorkers is the number of workers that load the records and
+	// write the missing ones: more than a run's usual concurrency, to load
+	// a million records in minutes.
+	aaeLoadWorkers = 128
+	// aaePollInterval is the pause between two polls of the nodes'
+	// GET /v1/debug/aae while waiting for the roots to be equal.
+	aaePollInterval = 500 * time.Millisecond
+	// aaeMinTimeout is the least time the run waits for the replicas to
+	// be equal (before the stop, and after the restart); it waits at
+	// least aaeTimeoutIntervals anti-entropy intervals too.
+	aaeMinTimeout       = 10 * time.Minute
+	aaeTimeoutIntervals = 5
+	// aaeStopWait bounds the clean stop of node 3 (SIGTERM to exit)
+	// before it is killed, and the waits for gossip to see it down and
+	// for the bucket's props to reach every node.
+	aaeStopWait = time.Minute
+	// aaeSampleKeys is how many missing keys the run reads back to
+	// measure their stored size, and looks for on node 3 at its restart.
+	aaeSampleKeys = 64
+	// aaeFinalWait bounds the wait, once the workload is over, for one
+	// poll that finds every partition equal on every node.
+	aaeFinalWait = time.Minute
+	// aaePollFailures is how many polls in a row may fail (a node slow to
+	// answer) before the run gives up.
+	aaePollFailures = 20
+	// aaeHTTPTimeout bounds one request to a node's HTTP API.
+	aaeHTTPTimeout = 10 * time.Second
+	// defaultServerInterval is the servers' default --aae-interval.
+	defaultServerInterval = time.Minute
+)
+
+// missingCount is the number of records written while node 3 is down.
+func (a *AAERun) missingCount(records int) int {
+	return int(math.Round(float64(records) * a.Missing))
+}
+
+// interval is the anti-entropy interval the servers run with.
+func (a *AAERun) interval() time.Duration {
+	if a.Interval == 0 {
+		return defaultServerInterval
+	}
+	return a.Interval
+}
+
+// timeout bounds each wait for the replicas to be equal.
+func (a *AAERun) timeout() time.Duration {
+	return max(aaeMinTimeout, aaeTimeoutIntervals*a.interval())
+}
+
+// serverArgs are the arguments the run adds to each `tutti server`.
+func (a *AAERun) serverArgs() []string {
+	var args []string
+	if a.Interval != 0 {
+		args = append(args, "--aae-interval", a.Interval.String())
+	}
+	if a.Partitions != 0 {
+		args = append(args, "--partitions", strconv.Itoa(a.Partitions))
+	}
+	return args
+}
+
+// validateAAE checks an anti-entropy run's settings (the common ones are
+// checked by validate).
+func (cfg Config) validateAAE() (protocol, []string, error) {
+	a := cfg.AAE
+	m := a.missingCount(cfg.Records)
+	switch {
+	case cfg.Failover != nil:
+		return "", nil, fmt.Errorf("an anti-entropy run cannot also be a failover run (--aae-missing and --kill-after exclude each other)")
+	case len(cfg.Endpoints) > 0:
+		return "", nil, fmt.Errorf("an anti-entropy run starts a cluster of its own, so it takes no endpoints (--aae-missing cannot be used with --endpoints)")
+	case cfg.SkipLoad:
+		return "", nil, fmt.Errorf("an anti-entropy run loads its own records, so it cannot skip the load")
+	case !(a.Missing > 0 && a.Missing < 1):
+		return "", nil, fmt.Errorf("aae-missing must be a fraction of the records strictly between 0 and 1, not %v", a.Missing)
+	case m < 1:
+		return "", nil, fmt.Errorf("aae-missing %v of %d records is %d keys: node 3 would miss nothing; raise --records or --aae-missing", a.Missing, cfg.Records, m)
+	case m >= cfg.Records:
+		return "", nil, fmt.Errorf("aae-missing %v of %d records leaves no record loaded with every node up", a.Missing, cfg.Records)
+	case cfg.Duration < 0:
+		return "", nil, fmt.Errorf("duration must not be negative (0: no concurrent workload)")
+	case a.Interval < 0:
+		return "", nil, fmt.Errorf("aae-interval must be positive: the run measures the servers' scheduled exchanges, and a negative interval schedules none")
+	case a.Partitions != 0 && (a.Partitions < 1 || a.Partitions > 1<<16 || a.Partitions&(a.Partitions-1) != 0):
+		return "", nil, fmt.Errorf("partitions must be a power of two from 1 to 65536, not %d", a.Partitions)
+	}
+	return protocolGRPC, nil, nil
+}
+
+// aaeEvents is what the run saw of the restarted node and the replicas,
+// as offsets from the restart.
+type aaeEvents struct {
+	seenAlive    time.Duration
+	treesBuilt   time.Duration // first poll with every tree of n3 built
+	treesSeen    bool
+	buildSeconds float64 // n3's tutti_aae_tree_build_seconds, 0 if not seen
+	conv         *convergence
+	// convCounters are every node's counters read right after the poll
+	// that found the replicas converged.
+	convCounters []aaeCounters
+	timedOut     bool
+	err          error
+}
+
+// runAAE is Run for an anti-entropy run.
+func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
+	a := cfg.AAE
+	missing := a.missingCount(cfg.Records)
+	loaded := cfg.Records - missing
+	keys, err := NewScrambledZipfian(uint64(loaded), ZipfianConstant, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	progress(cfg, "cluster: starting %d tutti server processes (N=%d) on 127.0.0.1", aaeNodes, replicas)
+	started := time.Now()
+	cl, err := startCluster(ctx, a.Binary, aaeNodes, a.Keep, a.serverArgs()...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: starting the cluster: %w", err)
+	}
+	defer func() {
+		if cerr := cl.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("bench: stopping the cluster: %w", cerr)
+		}
+		if a.Keep {
+			progress(cfg, "cluster: stopped; data and logs kept in %s", cl.dir)
+		}
+	}()
+	progress(cfg, "cluster: every node sees every member alive after %v; node logs in %s", time.Since(started).Round(time.Millisecond), cl.dir)
+	cfg.Endpoints = cl.endpoints(protocolGRPC)
+	all := cl.grpcAddrs(0, 1, 2)
+	tgt, err := newGRPCTarget(ctx, all, cfg.Bucket, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench: connecting: %w", err)
+	}
+	defer func() { _ = tgt.close() }()
+
+	res = newResult(cfg, protocolGRPC)
+	r := &AAEReport{
+		Nodes: aaeNodes, N: replicas, Records: cfg.Records, MissingFraction: a.Missing,
+		StoppedNode: cl.nodes[aaeStopped].id, Exchanges: "scheduled", ValueSize: cfg.ValueSize,
+	}
+	res.AAE = r
+	if a.Keep {
+		r.ClusterDir = cl.dir
+	}
+	if cfg.SetLWW {
+		if err := tgt.setConflictLWW(ctx); err != nil {
+			return nil, fmt.Errorf("bench: setting bucket %q to conflict lww: %w", cfg.Bucket, err)
+		}
+		res.BucketSetToLWW = true
+	}
+
+	// Load with every node up.
+	loadCfg := cfg
+	loadCfg.Concurrency = max(cfg.Concurrency, aaeLoadWorkers)
+	progress(cfg, "load: inserting %d records (user0 to user%d) with %d workers, every node up", loaded, loaded-1, loadCfg.Concurrency)
+	res.Load = runLoadRange(ctx, loadCfg, tgt, 1, 0, uint64(loaded))
+	r.Loaded = res.Load.Ops
+	if err := interrupted(ctx); err != nil {
+		return res, fmt.Errorf("bench: interrupted while loading: %w", err)
+	}
+
+	// The workload with every node up and nothing missing.
+	if cfg.Duration > 0 {
+		progress(cfg, "before: workload %s for %v with %d workers, every node up", cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
+		before, err := cl.counters(ctx, 0, 1, 2)
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		phase, w := runWindowedWorkload(ctx, cfg, tgt, keys, 4)
+		after, err := cl.counters(ctx, 0, 1, 2)
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		r.Before = phase
+		steady := sumDeltas(after, before)
+		r.Workload = &AAEWorkload{Before: w, BeforeAAEBytes: intMap(steady.Bytes), BeforeReadRepairs: int64(steady.ReadRepairs)}
+		if err := interrupted(ctx); err != nil {
+			return res, fmt.Errorf("bench: interrupted during the workload before the stop: %w", err)
+		}
+	}
+
+	// Every replica equal before the stop, so that what node 3 misses is
+	// exactly what is written while it is down.
+	progress(cfg, "settle: waiting until every partition's root is equal on every node")
+	settleStart := time.Now()
+	st, err := cl.waitAllEqual(ctx, a.timeout())
+	if err != nil {
+		return res, fmt.Errorf("bench: before stopping %s: %w", r.StoppedNode, err)
+	}
+	r.SettleSec = time.Since(settleStart).Seconds()
+	r.Partitions = len(st[0].Partitions)
+	r.IntervalSec = st[0].IntervalSeconds
+
+	// Stop node 3 cleanly, and write the missing records without it.
+	stopStart := time.Now()
+	clean, err := cl.stop(aaeStopped, aaeStopWait)
+	if err != nil {
+		return res, fmt.Errorf("bench: stopping %s: %w", r.StoppedNode, err)
+	}
+	r.StopSec, r.StopClean = time.Since(stopStart).Seconds(), clean
+	progress(cfg, "stop: %s stopped (SIGTERM, clean: %v) in %.3f s", r.StoppedNode, clean, r.StopSec)
+	if err := cl.waitDown(ctx, aaeStopped, aaeStopWait); err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	if err := cl.setSloppy(ctx, cfg.Bucket, false, []int{0, 1}, aaeStopWait); err != nil {
+		return res, fmt.Errorf("bench: turning sloppy quorum off for bucket %q: %w", cfg.Bucket, err)
+	}
+	preMissing, err := cl.counters(ctx, 0, 1)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	live, err := newGRPCTarget(ctx, cl.grpcAddrs(0, 1), cfg.Bucket, cfg.Seed)
+	if err != nil {
+		return res, fmt.Errorf("bench: connecting: %w", err)
+	}
+	progress(cfg, "missing: writing %d records (user%d to user%d) while %s is down, bucket %q with sloppy quorum off", missing, loaded, cfg.Records-1, r.StoppedNode, cfg.Bucket)
+	r.MissingWrites = runLoadRange(ctx, loadCfg, live, 3, uint64(loaded), uint64(cfg.Records))
+	_ = live.close()
+	r.Missing = r.MissingWrites.Ops
+	if err := interrupted(ctx); err != nil {
+		return res, fmt.Errorf("bench: interrupted while writing the missing records: %w", err)
+	}
+	postMissing, err := cl.counters(ctx, 0, 1)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	r.HintsStored = int64(sumDeltas(postMissing, preMissing).HintsStored)
+	sample := sampleKeys(uint64(loaded), uint64(cfg.Records), aaeSampleKeys)
+	sizes, err := cl.storedSizes(ctx, 0, cfg.Bucket, sample)
+	if err != nil {
+		return res, fmt.Errorf("bench: measuring the stored size of the missing objects: %w", err)
+	}
+	r.Object = newObjectSize(sizes, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
+
+	// Restart node 3 and watch the replicas converge.
+	before, err := cl.counters(ctx, 0, 1)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	before = append(before, aaeCounters{}) // n3 starts again from zero
+	restartAt := time.Now()
+	if err := cl.restart(aaeStopped); err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	progress(cfg, "restart: %s started again", r.StoppedNode)
+	// Look for the sampled missing keys on node 3 as soon as it answers,
+	// before its exchanges can have repaired many of them.
+	if err := cl.waitHTTP(ctx, aaeStopped, readyTimeout); err != nil {
+		return res, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
+	}
+	held, err := cl.storedSizes(ctx, aaeStopped, cfg.Bucket, sample)
+	if err != nil {
+		return res, fmt.Errorf("bench: looking for missing keys on %s: %w", r.StoppedNode, err)
+	}
+	r.SampleCheckedAfterSec = time.Since(restartAt).Seconds()
+	r.SampleChecked = len(sample)
+	for _, s := range held {
+		if s > 0 {
+			r.SampleHeldAtRestart++
+		}
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	err = cl.waitReady(readyCtx)
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
+	}
+	ev := aaeEvents{seenAlive: time.Since(restartAt)}
+	r.SeenAliveAfterSec = ev.seenAlive.Seconds()
+	// Gossip sees node 3 alive before the others' transport reaches it
+	// again (it fails fast for a while after failing to reach a down
+	// peer): a write made then would not reach node 3, which would miss
+	// it too. The workload starts once both can replicate to it.
+	if err := cl.waitReplicates(ctx, cfg.Bucket, []int{0, 1}, readyTimeout); err != nil {
+		return res, fmt.Errorf("bench: after restarting %s: %w", r.StoppedNode, err)
+	}
+	r.ReplicatesAfterSec = time.Since(restartAt).Seconds()
+	progress(cfg, "restart: %s held %d of %d sampled missing keys %.3f s after the restart; every node sees every member alive %.3f s after it; the others replicate to it %.3f s after it",
+		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, ev.seenAlive.Seconds(), r.ReplicatesAfterSec)
+
+	var conv *Phase
+	var wl time.Duration // workload start, from the restart
+	var logs []*writeLog
+	var end time.Duration
+	if cfg.Duration > 0 {
+		wtgt, err := newGRPCTarget(ctx, all, cfg.Bucket, cfg.Seed+1)
+		if err != nil {
+			return res, fmt.Errorf("bench: connecting: %w", err)
+		}
+		progress(cfg, "converge: workload %s with %d workers until the replicas are equal, then for %v more (at least %v in all)", cfg.Workload.Name, cfg.Concurrency, cfg.Duration, cfg.Duration)
+		wctx, stop := context.WithCancel(ctx)
+		wl = time.Since(restartAt)
+		done := make(chan aaeEvents, 1)
+		go func() {
+			// The workload goes on for --duration after convergence, the
+			// after window, and lasts --duration at least.
+			done <- watchConvergence(wctx, cfg, cl, restartAt, ev, func(now, conv time.Duration) bool {
+				return now-wl >= cfg.Duration && now-conv >= cfg.Duration
+			}, stop)
+		}()
+		var workers []*worker
+		conv, workers = runPhase(wctx, cfg, 5, restartAt.Add(wl), logEverything, workloadLoop(cfg, wtgt, keys))
+		end = time.Since(restartAt) - wl
+		stop()
+		ev = <-done
+		_ = wtgt.close()
+		for _, w := range workers {
+			logs = append(logs, w.log)
+		}
+	} else {
+		progress(cfg, "converge: waiting until the replicas are equal, no workload")
+		ev = watchConvergence(ctx, cfg, cl, restartAt, ev, func(_, _ time.Duration) bool { return true }, func() {})
+	}
+	res.Run = conv
+	if ev.err != nil {
+		return res, fmt.Errorf("bench: %w", ev.err)
+	}
+	if err := interrupted(ctx); err != nil {
+		return res, fmt.Errorf("bench: interrupted while converging: %w", err)
+	}
+	r.setConvergence(ev)
+	r.Spread = spreadOf(cfg.Bucket, uint64(loaded), uint64(cfg.Records), r.Partitions)
+	if ev.convCounters != nil {
+		ids := make([]string, len(cl.nodes))
+		for i, nd := range cl.nodes {
+			ids[i] = nd.id
+		}
+		r.setBytes(sumDeltas(ev.convCounters, before), ev.convCounters, before, ids, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
+	}
+	if cfg.Duration > 0 {
+		r.Workload.setConverging(mergeLogs(logs, end), wl, ev)
+	}
+
+	// Once the workload is over, one poll must find every partition equal.
+	finalStart := time.Now()
+	if _, err := cl.waitAllEqual(ctx, aaeFinalWait); err == nil {
+		r.FinalAllEqual = true
+		r.FinalAllEqualAfterSec = seconds(time.Since(finalStart))
+	}
+	if endCounters, err := cl.counters(ctx, 0, 1, 2); err == nil {
+		total := sumDeltas(endCounters, before)
+		r.Bytes.TotalToEnd = int64(sumValues(total.Bytes))
+		if r.Workload != nil && ev.convCounters != nil {
+			after := sumDeltas(endCounters, ev.convCounters)
+			r.Workload.AfterAAEBytes, r.Workload.AfterReadRepairs = intMap(after.Bytes), int64(after.ReadRepairs)
+		}
+	}
+	return res, nil
+}
+
+// runWindowedWorkload runs the workload for cfg.Duration, every operation
+// logged, and returns the phase and its window.
+func runWindowedWorkload(ctx context.Context, cfg Config, tgt target, keys *ScrambledZipfian, phase uint64) (*Phase, *WorkloadWindow) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	p, workers := runPhase(ctx, cfg, phase, start, logEverything, workloadLoop(cfg, tgt, keys))
+	logs := make([]*writeLog, len(workers))
+	for i, w := range workers {
+		logs[i] = w.log
+	}
+	t := mergeLogs(logs, time.Since(start))
+	return p, windowOf("before", t.window(0, t.end), 0)
+}
+
+// watchConvergence polls the nodes every aaePollInterval until every
+// partition has been seen equal on every node and done(now, converged at)
+// says the workload may end, or the run's timeout passes; it then calls
+// stop. Times are offsets from restartAt.
+func watchConvergence(ctx context.Context, cfg Config, cl *cluster, restartAt time.Time, ev aaeEvents, done func(now, conv time.Duration) bool, stop func()) aaeEvents {
+	defer stop()
+	ev.conv = newConvergence()
+	deadline := cfg.AAE.timeout()
+	failures := 0
+	for {
+		if !sleep(ctx, aaePollInterval) {
+			return ev
+		}
+		now := time.Since(restartAt)
+		if !ev.conv.converged() {
+			sts, err := cl.aaeStatuses(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ev
+				}
+				// A node slow to answer under load skips a poll; one that
+				// stops answering ends the run.
+				if failures++; failures >= aaePollFailures {
+					ev.err = fmt.Errorf("%d polls in a row failed, the last: %w", failures, err)
+					return ev
+				}
+				continue
+			}
+			failures = 0
+			now = time.Since(restartAt)
+			if st := sts[aaeStopped]; !ev.treesSeen && len(st.Partitions) > 0 && st.TreesBuilt == len(st.Partitions) {
+				ev.treesSeen, ev.treesBuilt = true, now
+			}
+			if ev.buildSeconds == 0 {
+				if c, err := cl.counters(ctx, aaeStopped); err == nil {
+					ev.buildSeconds = c[0].BuildSeconds
+				}
+			}
+			ev.conv.observe(now, sts)
+			if ev.conv.converged() {
+				c, err := cl.counters(ctx, 0, 1, 2)
+				for try := 1; err != nil && try < aaePollFailures && sleep(ctx, 100*time.Millisecond); try++ {
+					c, err = cl.counters(ctx, 0, 1, 2)
+				}
+				if err != nil {
+					ev.err = err
+					return ev
+				}
+				ev.convCounters = c
+				progress(cfg, "converge: every partition seen equal on every node %.3f s after the restart", ev.conv.at.Seconds())
+				if ev.buildSeconds == 0 {
+					if c, err := cl.counters(ctx, aaeStopped); err == nil {
+						ev.buildSeconds = c[0].BuildSeconds
+					}
+				}
+			}
+		}
+		if ev.conv.converged() && done(now, ev.conv.at) {
+			return ev
+		}
+		if now >= deadline {
+			ev.timedOut = true
+			progress(cfg, "converge: replicas not equal %v after the restart; giving up", deadline)
+			return ev
+		}
+	}
+}
+
+// aaeStatus is a node's GET /v1/debug/aae answer, as far as the run reads
+// it.
+type aaeStatus struct {
+	Node            string  `json:"node"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	TreesBuilt      int     `json:"trees_built"`
+	Partitions      []struct {
+		Partition int    `json:"partition"`
+		Root      string `json:"root"`
+	} `json:"partitions"`
+}
+
+// grpcAddrs are the gRPC addresses of the nodes of the given indexes.
+func (c *cluster) grpcAddrs(nodes ...int) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = c.nodes[n].grpcAddr
+	}
+	return out
+}
+
+// request sends one request to node i's HTTP API and returns the body of
+// a 2xx answer.
+func (c *cluster) request(ctx context.Context, i int, method, path string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, aaeHTTPTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.nodes[i].httpAddr+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s on %s: %s: %s", method, path, c.nodes[i].id, resp.Status, bytes.TrimSpace(raw))
+	}
+	return raw, nil
+}
+
+func (c *cluster) getJSON(ctx context.Context, i int, path string, v any) error {
+	raw, err := c.request(ctx, i, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("GET %s on %s: %w", path, c.nodes[i].id, err)
+	}
+	return nil
+}
+
+// counters reads the anti-entropy counters of the given nodes, in order.
+func (c *cluster) counters(ctx context.Context, nodes ...int) ([]aaeCounters, error) {
+	out := make([]aaeCounters, len(nodes))
+	for j, i := range nodes {
+		raw, err := c.request(ctx, i, http.MethodGet, "/metrics", nil)
+		if err != nil {
+			return nil, err
+		}
+		samples, err := parseMetrics(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s's metrics: %w", c.nodes[i].id, err)
+		}
+		out[j] = countersOf(samples)
+	}
+	return out, nil
+}
+
+// aaeStatuses asks every node for its anti-entropy state at once, so that
+// the answers are as close in time as can be.
+func (c *cluster) aaeStatuses(ctx context.Context) ([]aaeStatus, error) {
+	sts := make([]aaeStatus, len(c.nodes))
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.getJSON(ctx, i, "/v1/debug/aae", &sts[i])
+		}()
+	}
+	wg.Wait()
+	return sts, errors.Join(errs...)
+}
+
+// waitAllEqual polls until one poll finds every partition's root equal on
+// every node, and returns that poll.
+func (c *cluster) waitAllEqual(ctx context.Context, timeout time.Duration) ([]aaeStatus, error) {
+	deadline := time.Now().Add(timeout)
+	last := "no poll answered"
+	for {
+		sts, err := c.aaeStatuses(ctx)
+		if err == nil {
+			cmp := compareRoots(sts)
+			if cmp.allEqual() {
+				return sts, nil
+			}
+			last = fmt.Sprintf("%d partitions differ, %d not built", len(cmp.differ), len(cmp.unbuilt))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("replicas not equal after %v (%s)", timeout, last)
+		}
+		if !sleep(ctx, aaePollInterval) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// waitReplicates waits until each of the nodes vias, coordinating a write
+// with w=all (a probe key of the bucket's, aae-probe-<id>, outside the
+// records), gets every replica's acknowledgement: until each can replicate
+// to every node. With N=3 on three nodes every node owns every key, so
+// each coordinates its own probe.
+func (c *cluster) waitReplicates(ctx context.Context, bucket string, vias []int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, i := range vias {
+		path := "/v1/buckets/" + url.PathEscape(bucket) + "/keys/aae-probe-" + c.nodes[i].id + "?w=all&timeout=1s"
+		for {
+			_, err := c.request(ctx, i, http.MethodPut, path, []byte("probe"))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s cannot replicate to every node %v after the restart: %w", c.nodes[i].id, timeout, err)
+			}
+			if !sleep(ctx, 20*time.Millisecond) {
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// waitHTTP waits until node i's HTTP API answers GET /healthz; a node
+// whose process exited fails the wait at once.
+func (c *cluster) waitHTTP(ctx context.Context, i int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if c.nodes[i].proc.Exited() {
+			return fmt.Errorf("%s exited; end of %s:\n%s", c.nodes[i].id, c.nodes[i].logPath, c.logTail(i))
+		}
+		if _, err := c.request(ctx, i, http.MethodGet, "/healthz", nil); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s's HTTP API not answering %v after its start", c.nodes[i].id, timeout)
+		}
+		if !sleep(ctx, 10*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// stop sends SIGTERM to node i and waits up to wait for it to exit; past
+// that it kills it. clean says whether it exited on its own.
+func (c *cluster) stop(i int, wait time.Duration) (clean bool, err error) {
+	p := c.nodes[i].proc
+	if p == nil || p.Exited() {
+		return false, fmt.Errorf("%s is not running", c.nodes[i].id)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return false, err
+	}
+	deadline := time.Now().Add(wait)
+	for !p.Exited() {
+		if time.Now().After(deadline) {
+			return false, c.kill(i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true, nil
+}
+
+// waitDown waits until every other node sees node i down, and checks that
+// it still owns every partition it owned (a stopped node is down, not
+// gone).
+func (c *cluster) waitDown(ctx context.Context, i int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	id := c.nodes[i].id
+	for {
+		down, owns := true, -1
+		for j := range c.nodes {
+			if j == i {
+				continue
+			}
+			var ms []struct {
+				ID         string `json:"id"`
+				Alive      bool   `json:"alive"`
+				Partitions int    `json:"partitions"`
+			}
+			if err := c.getJSON(ctx, j, "/v1/cluster/members", &ms); err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if m.ID == id {
+					down = down && !m.Alive
+					owns = m.Partitions
+				}
+			}
+		}
+		if down {
+			if owns <= 0 {
+				return fmt.Errorf("%s owns no partition once down: the figures would not be about a replica that missed writes", id)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the other nodes do not see %s down %v after it stopped", id, timeout)
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// setSloppy sets the bucket's sloppy property through the first of nodes
+// and waits until every one of them has it.
+func (c *cluster) setSloppy(ctx context.Context, bucket string, sloppy bool, nodes []int, timeout time.Duration) error {
+	path := "/v1/buckets/" + url.PathEscape(bucket) + "/props"
+	body, _ := json.Marshal(map[string]bool{"sloppy": sloppy})
+	if _, err := c.request(ctx, nodes[0], http.MethodPut, path, body); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		for _, i := range nodes {
+			var props struct {
+				Sloppy bool `json:"sloppy"`
+			}
+			if err := c.getJSON(ctx, i, path, &props); err != nil {
+				return err
+			}
+			ok = ok && props.Sloppy == sloppy
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not every node has sloppy=%v %v after setting it", sloppy, timeout)
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// storedSizes reads node i's own copy of each record (GET
+// /v1/debug/local) and returns the size of its stored encoding, 0 when
+// the node holds none.
+func (c *cluster) storedSizes(ctx context.Context, i int, bucket string, records []uint64) ([]int, error) {
+	sizes := make([]int, len(records))
+	for j, rec := range records {
+		var lc localCopy
+		if err := c.getJSON(ctx, i, "/v1/debug/local/"+url.PathEscape(bucket)+"/"+url.PathEscape(keyName(rec)), &lc); err != nil {
+			return nil, err
+		}
+		if lc.Copy == nil {
+			continue
+		}
+		n, err := encodedSize(lc.Copy)
+		if err != nil {
+			return nil, fmt.Errorf("%s's copy of %s: %w", c.nodes[i].id, keyName(rec), err)
+		}
+		sizes[j] = n
+	}
+	return sizes, nil
+}
+
+// sampleKeys returns up to n record numbers spread evenly over [from, to).
+func sampleKeys(from, to uint64, n int) []uint64 {
+	count := to - from
+	if count <= uint64(n) {
+		out := make([]uint64, 0, count)
+		for i := from; i < to; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	out := make([]uint64, n)
+	for j := range out {
+		out[j] = from + uint64(j)*count/uint64(n)
+	}
+	return out
+}
+
+// sumDeltas adds up, over nodes, each node's after minus its before.
+func sumDeltas(after, before []aaeCounters) aaeCounters {
+	var total aaeCounters
+	for i := range after {
+		var b aaeCounters
+		if i < len(before) {
+			b = before[i]
+		}
+		total = total.add(after[i].sub(b))
+	}
+	return total
+}
+
+func sumValues(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+func intMap(m map[string]float64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = int64(math.Round(v))
+	}
+	return out
+}

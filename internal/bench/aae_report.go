@@ -1,0 +1,691 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tutti-kv/tutti/api/tuttipb"
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/hlc"
+	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/ring"
+)
+
+// aaeSteps returns the steps of an anti-entropy exchange, in order, as
+// tutti_aae_bytes_sent_total labels them (digests: the confirmation of
+// keys both sides hold differently, in servers that have it).
+func aaeSteps() []string {
+	return []string{"root", "branches", "leaves", "items", "digests", "fetch", "push"}
+}
+
+// objectStep reports whether a step moves objects (fetch, push); the
+// others compare trees, key lists and digests: the tree overhead.
+func objectStep(step string) bool { return step == "fetch" || step == "push" }
+
+// objectBound is the issue's bound on the objects' bytes: at most this
+// many times the size of the missing objects (the tree overhead comes on
+// top).
+const objectBound = 3
+
+// AAEReport is what an anti-entropy run measured, as Result.AAE. Times
+// ending in _s are seconds; those ending in _after_s are from the restart
+// of the stopped node unless their name says otherwise. docs/bench.md
+// documents the JSON.
+type AAEReport struct {
+	Nodes      int `json:"nodes"`
+	N          int `json:"n"`
+	Partitions int `json:"partitions"`
+	// Records is the number of keys in all; MissingFraction the share of
+	// them written while StoppedNode was down. Loaded and Missing count
+	// the successful writes of each part.
+	Records         int     `json:"records"`
+	ValueSize       int     `json:"value_size"`
+	MissingFraction float64 `json:"missing_fraction"`
+	Loaded          int64   `json:"loaded"`
+	Missing         int64   `json:"missing"`
+	StoppedNode     string  `json:"stopped_node"`
+	// IntervalSec is the nodes' anti-entropy interval as they report it;
+	// Exchanges says how the exchanges were started: "scheduled" by the
+	// servers themselves.
+	IntervalSec float64 `json:"aae_interval_s"`
+	Exchanges   string  `json:"exchanges"`
+	// SettleSec is how long the run waited, before the stop, for one poll
+	// that found every partition equal on every node.
+	SettleSec float64 `json:"settle_s"`
+	// StopSec is SIGTERM to exit; StopClean false means the node had to be
+	// killed.
+	StopSec   float64 `json:"stop_s"`
+	StopClean bool    `json:"stop_clean"`
+	// HintsStored is tutti_hints_stored_total over the live nodes during
+	// the missing writes: 0 with sloppy quorum off.
+	HintsStored int64 `json:"hints_stored"`
+	// Before and MissingWrites are the workload before the stop and the
+	// writes of the missing records.
+	Before        *Phase     `json:"before,omitempty"`
+	MissingWrites *Phase     `json:"missing_writes,omitempty"`
+	Object        ObjectSize `json:"object"`
+	// Spread is where the missing keys are: partitions, branches and
+	// segments (tree leaves) holding at least one.
+	Spread Spread `json:"spread"`
+	// SampleChecked missing keys were looked for on the restarted node as
+	// soon as it answered, SampleCheckedAfterSec after the restart (its
+	// exchanges may have repaired some by then); it held
+	// SampleHeldAtRestart of them.
+	SampleChecked         int     `json:"sample_checked"`
+	SampleHeldAtRestart   int     `json:"sample_held_at_restart"`
+	SampleCheckedAfterSec float64 `json:"sample_checked_after_s"`
+
+	SeenAliveAfterSec float64 `json:"seen_alive_after_s"`
+	// ReplicatesAfterSec is when a write with w=all coordinated by each of
+	// the other nodes first succeeded: when they could replicate to the
+	// restarted node again. The workload after the restart starts then.
+	ReplicatesAfterSec float64 `json:"replicates_after_s"`
+	// TreeBuildSec is the restarted node's tutti_aae_tree_build_seconds;
+	// TreesBuiltAfterSec the first poll that found all its trees built.
+	TreeBuildSec       *float64 `json:"tree_build_s,omitempty"`
+	TreesBuiltAfterSec *float64 `json:"trees_built_after_s,omitempty"`
+	// Converged: every partition was seen with equal roots on every node
+	// (each in some poll) ConvergedAfterSec after the restart; the
+	// first poll in which all were equal at once came AllEqualAfterSec
+	// after it.
+	Converged         bool     `json:"converged"`
+	ConvergedAfterSec *float64 `json:"converged_after_s,omitempty"`
+	AllEqualAfterSec  *float64 `json:"all_equal_after_s,omitempty"`
+	// FinalAllEqual: once the workload was over, a poll found every
+	// partition equal on every node, FinalAllEqualAfterSec after its end.
+	FinalAllEqual         bool     `json:"final_all_equal"`
+	FinalAllEqualAfterSec *float64 `json:"final_all_equal_after_s,omitempty"`
+
+	Bytes    AAEBytes     `json:"bytes"`
+	FullScan FullScan     `json:"full_scan"`
+	Workload *AAEWorkload `json:"workload,omitempty"`
+	// ClusterDir is where the node logs and data were kept (--keep).
+	ClusterDir string `json:"cluster_dir,omitempty"`
+}
+
+// ObjectSize is the stored size of the missing objects, measured on a
+// sample of them.
+type ObjectSize struct {
+	// Sampled objects were read back from a live node (GET
+	// /v1/debug/local) and encoded again with package object; Encoded*
+	// are their encodings' sizes in bytes.
+	Sampled     int     `json:"sampled"`
+	EncodedMean float64 `json:"encoded_mean"`
+	EncodedMin  int     `json:"encoded_min"`
+	EncodedMax  int     `json:"encoded_max"`
+	// BucketBytes is the bucket name's length; KeyBytesMean the missing
+	// keys' mean length.
+	BucketBytes  int     `json:"bucket_bytes"`
+	KeyBytesMean float64 `json:"key_bytes_mean"`
+	// MissingBytes is the size of the missing objects: over every
+	// missing key, the encoded object plus its key and bucket.
+	MissingBytes int64 `json:"missing_bytes"`
+}
+
+// Spread is where the missing keys are in the trees.
+type Spread struct {
+	Partitions int `json:"partitions"`
+	Branches   int `json:"branches"`
+	Segments   int `json:"segments"`
+}
+
+// AAEBytes is the anti-entropy traffic from the restart to convergence,
+// over every node: tutti_aae_bytes_sent_total (requests of a node's own
+// exchanges and its replies to its peers', protobuf message sizes) read
+// right before the restart and right after the poll that found the
+// replicas converged.
+type AAEBytes struct {
+	ByStep map[string]int64 `json:"by_step"`
+	ByNode map[string]int64 `json:"by_node"`
+	// TreeOverhead is root, branches, leaves, items (and digests); Objects
+	// fetch and push; Total both.
+	TreeOverhead int64 `json:"tree_overhead"`
+	Objects      int64 `json:"objects"`
+	Total        int64 `json:"total"`
+	// TotalToEnd is Total counted on to the end of the run (the workload
+	// and the final poll), absent if the metrics could not be read then.
+	TotalToEnd int64 `json:"total_to_end,omitempty"`
+	// Ratios to Object.MissingBytes.
+	TotalRatio   float64 `json:"total_ratio"`
+	ObjectsRatio float64 `json:"objects_ratio"`
+	// PerMissingKey divides by the missing keys.
+	TotalPerMissingKey    float64 `json:"total_per_missing_key"`
+	OverheadPerMissingKey float64 `json:"overhead_per_missing_key"`
+	// BoundMet: Objects <= 3 x MissingBytes, that is Total <= 3 x
+	// MissingBytes + TreeOverhead.
+	BoundMet bool `json:"bound_met"`
+	// KeysRepaired is tutti_aae_keys_repaired_total by direction, and
+	// ExchangesByOutcome tutti_aae_exchanges_total by outcome, over the
+	// same span; ReadRepairs tutti_read_repairs_total.
+	KeysRepaired       map[string]int64 `json:"keys_repaired"`
+	ExchangesByOutcome map[string]int64 `json:"exchanges_by_outcome"`
+	ReadRepairs        int64            `json:"read_repairs"`
+}
+
+// FullScan is what repairing the stopped node would send without trees,
+// computed from the records and the measured object size with the
+// exchange's own message types (items and objects as the protocol frames
+// them; the envelopes of the messages that carry them are left out).
+type FullScan struct {
+	// KeyListBytes: one replica lists (bucket, key, digest) of every key
+	// of every partition to the other, the key-list exchange without
+	// trees; the differing objects come on top.
+	KeyListBytes int64 `json:"key_list_bytes"`
+	// StreamBytes: one replica streams every object of every partition
+	// to the other, what a range repair that streams whole ranges sends.
+	StreamBytes int64 `json:"stream_bytes"`
+	// Ratios of each to this run's AAEBytes.Total.
+	KeyListRatio float64 `json:"key_list_ratio"`
+	StreamRatio  float64 `json:"stream_ratio"`
+}
+
+// AAEWorkload is the concurrent workload's throughput and latency, in
+// three windows of one run: with every node up before the stop (before),
+// after the restart until the replicas were seen converged (converging),
+// and from then on for at least the workload's duration (after).
+type AAEWorkload struct {
+	Before     *WorkloadWindow `json:"before"`
+	Converging *WorkloadWindow `json:"converging,omitempty"`
+	After      *WorkloadWindow `json:"after,omitempty"`
+	// ThroughputRatio and P99Ratio are the converging window's ops/s and
+	// p99 divided by the before window's; ...After by the after window's.
+	ThroughputRatio      *float64 `json:"throughput_ratio,omitempty"`
+	P99Ratio             *float64 `json:"p99_ratio,omitempty"`
+	ThroughputRatioAfter *float64 `json:"throughput_ratio_after,omitempty"`
+	P99RatioAfter        *float64 `json:"p99_ratio_after,omitempty"`
+	// BeforeAAEBytes and AfterAAEBytes are the anti-entropy traffic by
+	// step during the before window and from convergence to the end of
+	// the run: the scheduled exchanges of replicas that miss nothing,
+	// under the workload's writes. BeforeReadRepairs and AfterReadRepairs
+	// are tutti_read_repairs_total over the same spans (the converging
+	// window's are in AAEBytes.ReadRepairs).
+	BeforeAAEBytes    map[string]int64 `json:"before_aae_bytes"`
+	AfterAAEBytes     map[string]int64 `json:"after_aae_bytes,omitempty"`
+	BeforeReadRepairs int64            `json:"before_read_repairs"`
+	AfterReadRepairs  int64            `json:"after_read_repairs"`
+}
+
+// WorkloadWindow is every operation (reads and updates together) that
+// completed in a stretch of a workload. Times are seconds from the start
+// of the workload.
+type WorkloadWindow struct {
+	Name      string  `json:"name"`
+	FromSec   float64 `json:"from_s"`
+	ToSec     float64 `json:"to_s"`
+	Ops       int64   `json:"ops"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	Errors    int64   `json:"errors"`
+	Latency   Latency `json:"latency_ms"`
+}
+
+func windowOf(name string, w windowStats, offset time.Duration) *WorkloadWindow {
+	return &WorkloadWindow{
+		Name: name, FromSec: (w.from + offset).Seconds(), ToSec: (w.to + offset).Seconds(),
+		Ops: w.writes, OpsPerSec: w.perSecond(), Errors: w.failed, Latency: latencyOf(&w.latencies),
+	}
+}
+
+// setConverging cuts the workload that ran from wl after the restart into
+// the converging and after windows, and compares the converging one with
+// the other two.
+func (w *AAEWorkload) setConverging(t *timeline, wl time.Duration, ev aaeEvents) {
+	cut := t.end
+	if ev.conv != nil && ev.conv.converged() {
+		cut = min(max(ev.conv.at-wl, 0), t.end)
+	}
+	w.Converging = windowOf("converging", t.window(0, cut), 0)
+	if cut < t.end {
+		w.After = windowOf("after", t.window(cut, t.end), 0)
+	}
+	w.ThroughputRatio, w.P99Ratio = compareWindows(w.Converging, w.Before)
+	w.ThroughputRatioAfter, w.P99RatioAfter = compareWindows(w.Converging, w.After)
+}
+
+// compareWindows returns w's ops/s and p99 divided by base's, or nils if
+// either has no operation.
+func compareWindows(w, base *WorkloadWindow) (tput, p99 *float64) {
+	if w == nil || base == nil || w.Ops == 0 || base.Ops == 0 {
+		return nil, nil
+	}
+	t, p := w.OpsPerSec/base.OpsPerSec, w.Latency.P99/base.Latency.P99
+	return &t, &p
+}
+
+// setConvergence records what the watch saw.
+func (r *AAEReport) setConvergence(ev aaeEvents) {
+	if ev.treesSeen {
+		r.TreesBuiltAfterSec = seconds(ev.treesBuilt)
+	}
+	if ev.buildSeconds > 0 {
+		b := ev.buildSeconds
+		r.TreeBuildSec = &b
+	}
+	if c := ev.conv; c != nil {
+		if c.converged() {
+			r.Converged = true
+			r.ConvergedAfterSec = seconds(c.at)
+		}
+		if c.allEqualSeen {
+			r.AllEqualAfterSec = seconds(c.allEqualAt)
+		}
+	}
+}
+
+// setBytes computes the traffic figures from the counters' deltas summed
+// over the nodes (delta), each node's own counters at convergence and
+// before the restart, and the missing records [from, to).
+func (r *AAEReport) setBytes(delta aaeCounters, after, before []aaeCounters, ids []string, bucket string, from, to uint64) {
+	r.Bytes = aaeBytesOf(delta, r.Object.MissingBytes, to-from)
+	r.Bytes.ByNode = map[string]int64{}
+	for i := range after {
+		var b aaeCounters
+		if i < len(before) {
+			b = before[i]
+		}
+		r.Bytes.ByNode[ids[i]] = int64(math.Round(sumValues(after[i].sub(b).Bytes)))
+	}
+	r.FullScan = fullScanOf(bucket, uint64(r.Records), r.Partitions, int(math.Round(r.Object.EncodedMean)), r.Bytes.Total)
+}
+
+// aaeBytesOf computes the traffic figures from the counters' deltas, the
+// size of the missing objects and their number.
+func aaeBytesOf(delta aaeCounters, missingBytes int64, missingKeys uint64) AAEBytes {
+	b := AAEBytes{ByStep: map[string]int64{}, KeysRepaired: intMap(delta.Repaired), ExchangesByOutcome: intMap(delta.Exchanges), ReadRepairs: int64(math.Round(delta.ReadRepairs))}
+	for _, step := range aaeSteps() {
+		b.ByStep[step] = 0
+	}
+	for step, v := range delta.Bytes {
+		n := int64(math.Round(v))
+		b.ByStep[step] = n
+		if objectStep(step) {
+			b.Objects += n
+		} else {
+			b.TreeOverhead += n
+		}
+	}
+	b.Total = b.TreeOverhead + b.Objects
+	if missingBytes > 0 {
+		b.TotalRatio = float64(b.Total) / float64(missingBytes)
+		b.ObjectsRatio = float64(b.Objects) / float64(missingBytes)
+	}
+	if missingKeys > 0 {
+		b.TotalPerMissingKey = float64(b.Total) / float64(missingKeys)
+		b.OverheadPerMissingKey = float64(b.TreeOverhead) / float64(missingKeys)
+	}
+	b.BoundMet = b.Objects <= objectBound*missingBytes
+	return b
+}
+
+// placeKey returns the partition and segment of a key on a ring of q
+// partitions (package ring's placement: the hash's top log2(q) bits, then
+// the segment's).
+func placeKey(bucket, key string, q int) (partition, segment int) {
+	h := ring.KeyHash([]byte(bucket), []byte(key))
+	b := bits.Len(uint(q)) - 1
+	if b > 0 {
+		partition = int(h >> (64 - b))
+	}
+	segment = int(h>>(64-b-10)) & (ring.Segments - 1)
+	return partition, segment
+}
+
+// branchWidth is the number of leaves under one branch of a tree (package
+// aae's BranchWidth).
+const branchWidth = 32
+
+// spreadOf counts the partitions, branches and segments that hold at
+// least one of the records [from, to).
+func spreadOf(bucket string, from, to uint64, q int) Spread {
+	type seg struct{ p, s int }
+	parts, branches, segs := map[int]bool{}, map[seg]bool{}, map[seg]bool{}
+	for i := from; i < to; i++ {
+		p, s := placeKey(bucket, keyName(i), q)
+		parts[p] = true
+		branches[seg{p, s / branchWidth}] = true
+		segs[seg{p, s}] = true
+	}
+	return Spread{Partitions: len(parts), Branches: len(branches), Segments: len(segs)}
+}
+
+// itemWireSize is what one (bucket, key, digest) item adds to an items
+// reply; objectWireSize what one object of encoded bytes adds to a fetch
+// reply or a push.
+func itemWireSize(bucket, key string, segment int) int {
+	return proto.Size(&tuttipb.AAEReply{Items: []*tuttipb.AAEItem{{
+		Segment: uint32(segment), Bucket: []byte(bucket), Key: []byte(key), Digest: make([]byte, 16),
+	}}})
+}
+
+func objectWireSize(bucket, key string, segment, encoded int) int {
+	return proto.Size(&tuttipb.AAEReply{Objects: []*tuttipb.AAEObject{{
+		Segment: uint32(segment), Bucket: []byte(bucket), Key: []byte(key), Object: make([]byte, encoded),
+	}}})
+}
+
+// fullScanOf computes what a repair without trees would send for records
+// user0 to user<records-1> of encoded bytes each on q partitions, and
+// compares it with total.
+func fullScanOf(bucket string, records uint64, q, encoded int, total int64) FullScan {
+	var f FullScan
+	for i := range records {
+		key := keyName(i)
+		_, s := placeKey(bucket, key, q)
+		f.KeyListBytes += int64(itemWireSize(bucket, key, s))
+		f.StreamBytes += int64(objectWireSize(bucket, key, s, encoded))
+	}
+	if total > 0 {
+		f.KeyListRatio = float64(f.KeyListBytes) / float64(total)
+		f.StreamRatio = float64(f.StreamBytes) / float64(total)
+	}
+	return f
+}
+
+// newObjectSize summarizes the sampled encodings (0 for a key the node did
+// not hold, left out) and sizes the missing records [from, to) with their
+// mean.
+func newObjectSize(sizes []int, bucket string, from, to uint64) ObjectSize {
+	o := ObjectSize{BucketBytes: len(bucket)}
+	sum := 0
+	for _, s := range sizes {
+		if s <= 0 {
+			continue
+		}
+		if o.Sampled == 0 || s < o.EncodedMin {
+			o.EncodedMin = s
+		}
+		o.EncodedMax = max(o.EncodedMax, s)
+		o.Sampled++
+		sum += s
+	}
+	if o.Sampled > 0 {
+		o.EncodedMean = float64(sum) / float64(o.Sampled)
+	}
+	var keyBytes int64
+	for i := from; i < to; i++ {
+		keyBytes += int64(len(keyName(i)))
+	}
+	if n := to - from; n > 0 {
+		o.KeyBytesMean = float64(keyBytes) / float64(n)
+		o.MissingBytes = int64(math.Round(o.EncodedMean*float64(n))) + int64(n)*int64(len(bucket)) + keyBytes
+	}
+	return o
+}
+
+// localCopy is a node's GET /v1/debug/local answer.
+type localCopy struct {
+	Node string       `json:"node"`
+	Copy *localObject `json:"copy"`
+}
+
+type localObject struct {
+	Context  string         `json:"context"`
+	Versions []localVersion `json:"versions"`
+}
+
+type localVersion struct {
+	Dot          string    `json:"dot"`
+	Value        []byte    `json:"value"`
+	ContentType  string    `json:"content_type"`
+	LastModified time.Time `json:"last_modified"`
+	Deleted      bool      `json:"deleted"`
+	WriteID      string    `json:"write_id"`
+}
+
+// encodedSize returns the size of the stored encoding of the object that
+// GET /v1/debug/local shows, encoded again with package object. The
+// answer lacks two things of the stored object: its version vector,
+// taken as the versions' dots (exact for a key written once, which the
+// missing keys are), and each version's logical clock, taken as 0 (one
+// byte, as any logical clock below 128 takes).
+func encodedSize(o *localObject) (int, error) {
+	var set dvv.Set[object.Content]
+	for _, v := range o.Versions {
+		d, err := parseDot(v.Dot)
+		if err != nil {
+			return 0, err
+		}
+		set.Entries = append(set.Entries, object.Entry{Dot: d, Value: object.Content{
+			Value: v.Value, ContentType: v.ContentType, Deleted: v.Deleted, WriteID: v.WriteID,
+			Modified: hlc.Timestamp{Wall: v.LastModified.UnixNano()},
+		}})
+		set.Context = set.Context.Add(d)
+	}
+	slices.SortFunc(set.Entries, func(a, b object.Entry) int { return a.Dot.Compare(b.Dot) })
+	if len(set.Entries) == 0 {
+		return 0, fmt.Errorf("no version")
+	}
+	return len(object.Encode(&object.Object{Set: set})), nil
+}
+
+// parseDot parses "actor:counter", the actor in hexadecimal.
+func parseDot(s string) (dvv.Dot, error) {
+	actor, counter, ok := strings.Cut(s, ":")
+	if !ok {
+		return dvv.Dot{}, fmt.Errorf("dot %q: want actor:counter", s)
+	}
+	a, err := strconv.ParseUint(actor, 16, 64)
+	if err != nil {
+		return dvv.Dot{}, fmt.Errorf("dot %q: actor is not 1 to 16 hex digits", s)
+	}
+	c, err := strconv.ParseUint(counter, 10, 64)
+	if err != nil || c == 0 {
+		return dvv.Dot{}, fmt.Errorf("dot %q: counter is not a positive integer", s)
+	}
+	return dvv.Dot{Actor: a, Counter: c}, nil
+}
+
+// rootComparison is one poll of every node's roots.
+type rootComparison struct {
+	// equal: every node has the partition's tree built, with one root;
+	// differ: built everywhere, roots differ; unbuilt: some node has no
+	// root for it yet (or does not list it).
+	equal, differ, unbuilt []int
+}
+
+func (c rootComparison) allEqual() bool {
+	return len(c.equal) > 0 && len(c.differ) == 0 && len(c.unbuilt) == 0
+}
+
+// compareRoots compares the nodes' roots partition by partition.
+func compareRoots(sts []aaeStatus) rootComparison {
+	roots := map[int][]string{}
+	for i, st := range sts {
+		for _, p := range st.Partitions {
+			if roots[p.Partition] == nil {
+				roots[p.Partition] = make([]string, len(sts))
+			}
+			roots[p.Partition][i] = p.Root
+		}
+	}
+	var c rootComparison
+	for _, p := range slices.Sorted(mapKeys(roots)) {
+		rs := roots[p]
+		switch {
+		case slices.Contains(rs, ""):
+			c.unbuilt = append(c.unbuilt, p)
+		case slices.ContainsFunc(rs, func(r string) bool { return r != rs[0] }):
+			c.differ = append(c.differ, p)
+		default:
+			c.equal = append(c.equal, p)
+		}
+	}
+	return c
+}
+
+func mapKeys[V any](m map[int]V) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// convergence follows the polls after the restart: when each partition
+// was first seen equal on every node, and when all had been.
+type convergence struct {
+	firstEqual map[int]time.Duration
+	partitions int
+	done       bool
+	at         time.Duration
+	// allEqualAt is the first poll in which every partition was equal at
+	// once.
+	allEqualSeen bool
+	allEqualAt   time.Duration
+}
+
+func newConvergence() *convergence { return &convergence{firstEqual: map[int]time.Duration{}} }
+
+func (c *convergence) converged() bool { return c.done }
+
+// observe takes one poll made at now. A partition seen equal once counts
+// as repaired: the workload writes only keys every node holds, so its
+// writes in flight can make equal roots differ for a moment but never
+// make a replica that misses a key look equal.
+func (c *convergence) observe(now time.Duration, sts []aaeStatus) {
+	cmp := compareRoots(sts)
+	c.partitions = max(c.partitions, len(cmp.equal)+len(cmp.differ)+len(cmp.unbuilt))
+	for _, p := range cmp.equal {
+		if _, ok := c.firstEqual[p]; !ok {
+			c.firstEqual[p] = now
+		}
+	}
+	if cmp.allEqual() && !c.allEqualSeen {
+		c.allEqualSeen, c.allEqualAt = true, now
+	}
+	if !c.done && c.partitions > 0 && len(c.firstEqual) == c.partitions {
+		c.done, c.at = true, now
+	}
+}
+
+// writeText writes the report for people.
+func (r *AAEReport) writeText(b *strings.Builder) error {
+	interval := "their default"
+	if r.IntervalSec > 0 {
+		interval = (time.Duration(r.IntervalSec * float64(time.Second))).String()
+	}
+	fmt.Fprintf(b, "anti-entropy: %d nodes (N=%d, Q=%d); %d records of %d bytes; %s stopped (SIGTERM, clean: %v, %.3f s) and %d records (%.4g%%) written while it was down, sloppy quorum off (%d hints stored)\n",
+		r.Nodes, r.N, r.Partitions, r.Records, r.ValueSize, r.StoppedNode, r.StopClean, r.StopSec, r.Missing, 100*r.MissingFraction, r.HintsStored)
+	fmt.Fprintf(b, "  missing keys in %d partitions, %d branches, %d segments; exchanges %s by the servers (anti-entropy interval %s)\n",
+		r.Spread.Partitions, r.Spread.Branches, r.Spread.Segments, r.Exchanges, interval)
+	o := r.Object
+	fmt.Fprintf(b, "  missing objects: %d bytes = %d keys x (encoded object %.1f B, mean of %d sampled, %d-%d; + bucket %d B + key %.2f B)\n",
+		o.MissingBytes, r.Missing, o.EncodedMean, o.Sampled, o.EncodedMin, o.EncodedMax, o.BucketBytes, o.KeyBytesMean)
+	fmt.Fprintf(b, "  restart: %s held %d of %d sampled missing keys %.3f s after it; every node saw it alive %.3f s after it, and could replicate to it %.3f s after it\n",
+		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, r.SeenAliveAfterSec, r.ReplicatesAfterSec)
+	b.WriteString("  trees: ")
+	if r.TreeBuildSec != nil {
+		fmt.Fprintf(b, "built in %.3f s (tutti_aae_tree_build_seconds)", *r.TreeBuildSec)
+	} else {
+		b.WriteString("build time not seen")
+	}
+	if r.TreesBuiltAfterSec != nil {
+		fmt.Fprintf(b, ", seen built %.3f s after the restart", *r.TreesBuiltAfterSec)
+	}
+	b.WriteString("\n")
+	if r.Converged {
+		fmt.Fprintf(b, "  converged: every partition seen with equal roots on every node %.3f s after the restart", *r.ConvergedAfterSec)
+		if r.AllEqualAfterSec != nil {
+			fmt.Fprintf(b, " (all in one poll: %.3f s)", *r.AllEqualAfterSec)
+		}
+		b.WriteString("\n")
+	} else {
+		b.WriteString("  NOT converged when the run gave up\n")
+	}
+	if r.FinalAllEqual {
+		fmt.Fprintf(b, "  after the workload: every partition equal on every node in one poll, %.3f s after its end\n", *r.FinalAllEqualAfterSec)
+	} else {
+		b.WriteString("  after the workload: NOT every partition equal in one poll\n")
+	}
+
+	by := r.Bytes
+	b.WriteString("  anti-entropy bytes sent, every node, restart to convergence:\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "    step\tbytes\tper missing key\t")
+	perKey := func(n int64) string {
+		if r.Missing == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", float64(n)/float64(r.Missing))
+	}
+	for _, step := range aaeSteps() {
+		fmt.Fprintf(tw, "    %s\t%d\t%s\t\n", step, by.ByStep[step], perKey(by.ByStep[step]))
+	}
+	fmt.Fprintf(tw, "    tree overhead\t%d\t%s\t\n", by.TreeOverhead, perKey(by.TreeOverhead))
+	fmt.Fprintf(tw, "    objects\t%d\t%s\t\n", by.Objects, perKey(by.Objects))
+	fmt.Fprintf(tw, "    total\t%d\t%s\t\n", by.Total, perKey(by.Total))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var nodes []string
+	for _, id := range sortedKeys(by.ByNode) {
+		nodes = append(nodes, fmt.Sprintf("%s %d", id, by.ByNode[id]))
+	}
+	fmt.Fprintf(b, "  by node: %s; to the end of the run: %d\n", strings.Join(nodes, ", "), by.TotalToEnd)
+	verdict := "MET"
+	if !by.BoundMet {
+		verdict = "NOT MET"
+	}
+	fmt.Fprintf(b, "  against the missing objects: total %.2fx, objects %.2fx; bound (objects <= %dx the missing objects, tree overhead on top): %s\n",
+		by.TotalRatio, by.ObjectsRatio, objectBound, verdict)
+	fmt.Fprintf(b, "  keys repaired: %s; exchanges: %s; read repairs: %d\n", joinCounts(by.KeysRepaired), joinCounts(by.ExchangesByOutcome), by.ReadRepairs)
+	f := r.FullScan
+	fmt.Fprintf(b, "  without trees: key list of every key %d bytes (%.1fx this run), streaming every object %d bytes (%.1fx)\n",
+		f.KeyListBytes, f.KeyListRatio, f.StreamBytes, f.StreamRatio)
+	if w := r.Workload; w != nil {
+		b.WriteString("  workload (reads and updates together; times from the start of the workload that ran, before the stop or after the restart):\n")
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "    window\tfrom s\tto s\tops\tops/s\terrors\tp50 ms\tp99 ms\tp99.9 ms\t")
+		for _, win := range []*WorkloadWindow{w.Before, w.Converging, w.After} {
+			if win == nil {
+				continue
+			}
+			l := win.Latency
+			fmt.Fprintf(tw, "    %s\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, win.FromSec, win.ToSec, win.Ops, win.OpsPerSec, win.Errors, l.P50, l.P99, l.P999)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if w.ThroughputRatio != nil {
+			fmt.Fprintf(b, "  cost: converging against before: %.2fx the ops/s, %.2fx the p99", *w.ThroughputRatio, *w.P99Ratio)
+			if w.ThroughputRatioAfter != nil {
+				fmt.Fprintf(b, "; against after: %.2fx the ops/s, %.2fx the p99", *w.ThroughputRatioAfter, *w.P99RatioAfter)
+			}
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(b, "  with nothing missing: anti-entropy bytes %d before, %d after; read repairs %d before, %d converging, %d after\n",
+			sumInts(w.BeforeAAEBytes), sumInts(w.AfterAAEBytes), w.BeforeReadRepairs, by.ReadRepairs, w.AfterReadRepairs)
+	}
+	if r.ClusterDir != "" {
+		fmt.Fprintf(b, "node logs and data kept in %s\n", r.ClusterDir)
+	}
+	return nil
+}
+
+func sumInts(m map[string]int64) int64 {
+	var s int64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+func joinCounts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}

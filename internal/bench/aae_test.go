@@ -1,0 +1,465 @@
+package bench
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tutti-kv/tutti/internal/dvv"
+	"github.com/tutti-kv/tutti/internal/hlc"
+	"github.com/tutti-kv/tutti/internal/object"
+	"github.com/tutti-kv/tutti/internal/ring"
+)
+
+const metricsText = `# HELP tutti_aae_bytes_sent_total Bytes of anti-entropy messages.
+# TYPE tutti_aae_bytes_sent_total counter
+tutti_aae_bytes_sent_total{step="root"} 120
+tutti_aae_bytes_sent_total{step="branches"} 2.5e3
+tutti_aae_bytes_sent_total{step="fetch"} 1000 1732608000000
+tutti_aae_keys_repaired_total{direction="pulled"} 7
+tutti_aae_keys_repaired_total{direction="pushed"} 3
+tutti_aae_exchanges_total{outcome="equal"} 40
+tutti_aae_exchanges_total{outcome="repaired"} 2
+tutti_aae_tree_build_seconds 4.25
+tutti_hints_stored_total 0
+tutti_read_repairs_total 5
+tutti_request_duration_seconds_bucket{op="get",outcome="ok",le="+Inf"} 10
+odd_label{a="x\"y\\z\n",b = "2" } 1
+`
+
+func TestParseMetrics(t *testing.T) {
+	samples, err := parseMetrics(metricsText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 12 {
+		t.Fatalf("%d samples, want 12", len(samples))
+	}
+	last := samples[11]
+	if last.name != "odd_label" || last.labels["a"] != "x\"y\\z\n" || last.labels["b"] != "2" || last.value != 1 {
+		t.Errorf("escaped labels: %+v", last)
+	}
+	if s := samples[2]; s.value != 1000 || s.labels["step"] != "fetch" {
+		t.Errorf("sample with a timestamp: %+v", s)
+	}
+	if s := samples[10]; s.labels["le"] != "+Inf" || s.value != 10 {
+		t.Errorf("histogram bucket: %+v", s)
+	}
+	for _, bad := range []string{
+		"no_value",
+		`unterminated{a="x} 1`,
+		`unquoted{a=x} 1`,
+		`no_comma{a="x" b="y"} 1`,
+		"bad_value{} one",
+		"too_many 1 2 3",
+	} {
+		if _, err := parseMetrics("# ok\n" + bad + "\n"); err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("%q: error %v, want one naming line 2", bad, err)
+		}
+	}
+	if v, err := parseValue("NaN"); err != nil || !math.IsNaN(v) {
+		t.Errorf("NaN parsed as %v, %v", v, err)
+	}
+}
+
+func TestCountersOf(t *testing.T) {
+	samples, err := parseMetrics(metricsText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := countersOf(samples)
+	if c.Bytes["root"] != 120 || c.Bytes["branches"] != 2500 || c.Bytes["fetch"] != 1000 || len(c.Bytes) != 3 {
+		t.Errorf("bytes %v", c.Bytes)
+	}
+	if c.Repaired["pulled"] != 7 || c.Repaired["pushed"] != 3 || c.Exchanges["equal"] != 40 || c.Exchanges["repaired"] != 2 {
+		t.Errorf("repaired %v, exchanges %v", c.Repaired, c.Exchanges)
+	}
+	if c.BuildSeconds != 4.25 || c.HintsStored != 0 || c.ReadRepairs != 5 {
+		t.Errorf("counters %+v", c)
+	}
+
+	// Deltas per node, summed: a node that restarted counts from zero.
+	before := []aaeCounters{
+		{Bytes: map[string]float64{"root": 100}, Repaired: map[string]float64{"pulled": 1}, HintsStored: 2},
+		{Bytes: map[string]float64{"root": 50, "items": 10}},
+		{},
+	}
+	after := []aaeCounters{
+		{Bytes: map[string]float64{"root": 160, "push": 500}, Repaired: map[string]float64{"pulled": 1, "pushed": 4}, HintsStored: 2},
+		{Bytes: map[string]float64{"root": 70, "items": 10}},
+		{Bytes: map[string]float64{"root": 5, "fetch": 300}, Repaired: map[string]float64{"pulled": 4}, BuildSeconds: 3},
+	}
+	d := sumDeltas(after, before)
+	want := map[string]float64{"root": 85, "push": 500, "items": 0, "fetch": 300}
+	for k, v := range want {
+		if d.Bytes[k] != v {
+			t.Errorf("delta bytes[%s] = %v, want %v (all: %v)", k, d.Bytes[k], v, d.Bytes)
+		}
+	}
+	if d.Repaired["pulled"] != 4 || d.Repaired["pushed"] != 4 || d.HintsStored != 0 || d.BuildSeconds != 0 {
+		t.Errorf("delta %+v", d)
+	}
+}
+
+func TestAAEBytesOf(t *testing.T) {
+	delta := aaeCounters{
+		Bytes:     map[string]float64{"root": 1000, "branches": 2000, "leaves": 3000, "items": 3000, "digests": 1000, "fetch": 25000, "push": 5000},
+		Repaired:  map[string]float64{"pulled": 90, "pushed": 10},
+		Exchanges: map[string]float64{"equal": 5, "repaired": 3},
+	}
+	b := aaeBytesOf(delta, 20000, 100)
+	if b.TreeOverhead != 10000 || b.Objects != 30000 || b.Total != 40000 {
+		t.Errorf("overhead %d, objects %d, total %d", b.TreeOverhead, b.Objects, b.Total)
+	}
+	if b.TotalRatio != 2 || b.ObjectsRatio != 1.5 || b.TotalPerMissingKey != 400 || b.OverheadPerMissingKey != 100 || !b.BoundMet {
+		t.Errorf("figures %+v", b)
+	}
+	if b.KeysRepaired["pulled"] != 90 || b.ExchangesByOutcome["repaired"] != 3 {
+		t.Errorf("repaired %v, exchanges %v", b.KeysRepaired, b.ExchangesByOutcome)
+	}
+	// Every step is listed, even one with no traffic.
+	b = aaeBytesOf(aaeCounters{Bytes: map[string]float64{"root": 10, "fetch": 61}}, 20, 1)
+	if len(b.ByStep) != 7 || b.ByStep["leaves"] != 0 || b.BoundMet || b.ObjectsRatio != 3.05 {
+		t.Errorf("by step %v, bound met %v, objects ratio %v", b.ByStep, b.BoundMet, b.ObjectsRatio)
+	}
+	if b := aaeBytesOf(aaeCounters{Bytes: map[string]float64{"push": 60}}, 20, 1); !b.BoundMet {
+		t.Error("objects of exactly 3x the missing bytes missed the bound")
+	}
+}
+
+func TestPlaceKeyMatchesRing(t *testing.T) {
+	for _, q := range []int{1, 16, 256} {
+		r, err := ring.New(q, 3, []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint64(2000) {
+			key := keyName(i)
+			h := ring.KeyHash([]byte("bench"), []byte(key))
+			p, s := placeKey("bench", key, q)
+			if p != r.Partition(h) || s != r.Segment(h) {
+				t.Fatalf("q=%d %s: placeKey = %d/%d, ring = %d/%d", q, key, p, s, r.Partition(h), r.Segment(h))
+			}
+		}
+	}
+}
+
+func TestSpreadOf(t *testing.T) {
+	s := spreadOf("bench", 0, 1, 256)
+	if s != (Spread{1, 1, 1}) {
+		t.Errorf("one key: %+v", s)
+	}
+	// 1000 keys on one partition: 32 branches of 32 segments; the keys
+	// fill most segments and every branch.
+	s = spreadOf("bench", 0, 1000, 1)
+	if s.Partitions != 1 || s.Branches != 32 || s.Segments < 500 || s.Segments > 1000 {
+		t.Errorf("1000 keys, Q=1: %+v", s)
+	}
+}
+
+func TestWireSizes(t *testing.T) {
+	// Item: segment (tag + 2-byte varint for 200), bucket, key and a
+	// 16-byte digest each with a tag and a length, inside a tag and a
+	// length.
+	inner := 3 + (2 + 5) + (2 + 5) + (2 + 16)
+	if got := itemWireSize("bench", "user1", 200); got != 2+inner {
+		t.Errorf("item = %d bytes, want %d", got, 2+inner)
+	}
+	// A zero segment is not sent at all.
+	if got := itemWireSize("bench", "user1", 0); got != 2+inner-3 {
+		t.Errorf("item of segment 0 = %d bytes, want %d", got, 2+inner-3)
+	}
+	inner = 3 + (2 + 5) + (2 + 5) + (3 + 190)
+	if got := objectWireSize("bench", "user1", 200, 190); got != 3+inner {
+		t.Errorf("object = %d bytes, want %d", got, 3+inner)
+	}
+
+	f := fullScanOf("bench", 100, 16, 190, 1000)
+	var items, objects int64
+	for i := range uint64(100) {
+		_, s := placeKey("bench", keyName(i), 16)
+		items += int64(itemWireSize("bench", keyName(i), s))
+		objects += int64(objectWireSize("bench", keyName(i), s, 190))
+	}
+	if f.KeyListBytes != items || f.StreamBytes != objects || f.KeyListRatio != float64(items)/1000 || f.StreamRatio != float64(objects)/1000 {
+		t.Errorf("full scan %+v, want %d and %d bytes", f, items, objects)
+	}
+}
+
+func TestEncodedSize(t *testing.T) {
+	// An object written once, as the missing keys are, and one with two
+	// siblings from two actors.
+	wall := time.Date(2026, 11, 26, 7, 36, 11, 221659675, time.UTC).UnixNano()
+	one, _, err := (&object.Object{}).Update(nil, dvv.Dot{Actor: 0xabaebec0b3e3c697, Counter: 70001},
+		object.Content{Value: make([]byte, 100), ContentType: "application/octet-stream", Modified: hlc.Timestamp{Wall: wall}, WriteID: "Zm9vYmFyYmF6cXV4cXV1eA"}, object.Siblings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _, err := one.Update(nil, dvv.Dot{Actor: 0x12, Counter: 3},
+		object.Content{Value: []byte("x"), ContentType: "text/plain", Modified: hlc.Timestamp{Wall: wall + 1}}, object.Siblings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range map[string]*object.Object{"one version": one, "two siblings": two} {
+		var lo localObject
+		for _, e := range o.Entries {
+			lo.Versions = append(lo.Versions, localVersion{
+				Dot: e.Dot.String(), Value: e.Value.Value, ContentType: e.Value.ContentType,
+				LastModified: time.Unix(0, e.Value.Modified.Wall).UTC(), Deleted: e.Value.Deleted, WriteID: e.Value.WriteID,
+			})
+		}
+		// Through JSON, as a node answers it.
+		raw, err := json.Marshal(lo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back localObject
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodedSize(&back)
+		if want := len(object.Encode(o)); err != nil || got != want {
+			t.Errorf("%s: encodedSize = %d, %v; want %d", name, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ab", "xyz:1", "ab:0", "ab:-1", "11112222333344445:1"} {
+		if _, err := encodedSize(&localObject{Versions: []localVersion{{Dot: bad}}}); err == nil {
+			t.Errorf("dot %q accepted", bad)
+		}
+	}
+	if _, err := encodedSize(&localObject{}); err == nil {
+		t.Error("an object without versions has a size")
+	}
+}
+
+func TestNewObjectSize(t *testing.T) {
+	// Records 98 to 101: keys user98, user99 (6 bytes), user100, user101
+	// (7 bytes); one sample missing (0) is left out.
+	o := newObjectSize([]int{190, 0, 200, 195}, "bench", 98, 102)
+	if o.Sampled != 3 || o.EncodedMean != 195 || o.EncodedMin != 190 || o.EncodedMax != 200 || o.BucketBytes != 5 || o.KeyBytesMean != 6.5 {
+		t.Errorf("object size %+v", o)
+	}
+	if want := int64(4*195 + 4*5 + 26); o.MissingBytes != want {
+		t.Errorf("missing bytes %d, want %d", o.MissingBytes, want)
+	}
+}
+
+func TestSampleKeys(t *testing.T) {
+	if got := sampleKeys(10, 13, 64); len(got) != 3 || got[0] != 10 || got[2] != 12 {
+		t.Errorf("few keys: %v", got)
+	}
+	got := sampleKeys(1000, 2000, 4)
+	if len(got) != 4 || got[0] != 1000 || got[1] != 1250 || got[3] != 1750 {
+		t.Errorf("spread: %v", got)
+	}
+}
+
+// status builds a node's answer from roots by partition ("" unbuilt).
+func status(roots ...string) aaeStatus {
+	var st aaeStatus
+	for p, r := range roots {
+		st.Partitions = append(st.Partitions, struct {
+			Partition int    `json:"partition"`
+			Root      string `json:"root"`
+		}{p, r})
+		if r != "" {
+			st.TreesBuilt++
+		}
+	}
+	return st
+}
+
+func TestCompareRoots(t *testing.T) {
+	c := compareRoots([]aaeStatus{status("a", "b", "c", "d"), status("a", "x", "", "d"), status("a", "b", "c")})
+	if strings.Join(intsToStrings(c.equal), ",") != "0" || strings.Join(intsToStrings(c.differ), ",") != "1" || strings.Join(intsToStrings(c.unbuilt), ",") != "2,3" {
+		t.Errorf("equal %v, differ %v, unbuilt %v", c.equal, c.differ, c.unbuilt)
+	}
+	if c.allEqual() {
+		t.Error("all equal")
+	}
+	if c := compareRoots([]aaeStatus{status("a", "b"), status("a", "b")}); !c.allEqual() {
+		t.Errorf("%+v not all equal", c)
+	}
+	if c := compareRoots([]aaeStatus{{}, {}}); c.allEqual() {
+		t.Error("no partition counts as all equal")
+	}
+}
+
+func intsToStrings(xs []int) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, strconv.Itoa(x))
+	}
+	return out
+}
+
+func TestConvergence(t *testing.T) {
+	c := newConvergence()
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	// n3's trees not built yet.
+	c.observe(sec(1), []aaeStatus{status("a", "b", "c"), status("a", "b", "c"), status("", "", "")})
+	// Partition 0 repaired; 2 differs (missing keys), 1 differs too.
+	c.observe(sec(2), []aaeStatus{status("a", "b", "c"), status("a", "b", "c"), status("a", "x", "y")})
+	// Partition 1 repaired, but a write in flight makes 0 differ now.
+	c.observe(sec(3), []aaeStatus{status("a2", "b", "c"), status("a", "b", "c"), status("a", "b", "y")})
+	if c.converged() || c.allEqualSeen {
+		t.Fatalf("converged with partition 2 never equal: %+v", c)
+	}
+	c.observe(sec(4), []aaeStatus{status("a3", "b", "c"), status("a3", "b", "c"), status("a2", "b", "c")})
+	if !c.converged() || c.at != sec(4) || c.allEqualSeen {
+		t.Fatalf("after every partition was seen equal: converged %v at %v, all equal seen %v", c.converged(), c.at, c.allEqualSeen)
+	}
+	if c.firstEqual[0] != sec(2) || c.firstEqual[1] != sec(3) || c.firstEqual[2] != sec(4) {
+		t.Errorf("first equal %v", c.firstEqual)
+	}
+	c.observe(sec(5), []aaeStatus{status("a3", "b", "c"), status("a3", "b", "c"), status("a3", "b", "c")})
+	if !c.allEqualSeen || c.allEqualAt != sec(5) || c.at != sec(4) {
+		t.Errorf("all equal seen %v at %v; converged at %v", c.allEqualSeen, c.allEqualAt, c.at)
+	}
+}
+
+func TestAAEWorkloadWindows(t *testing.T) {
+	// 10 ops a second for 10 s, 2 ms each, then 5 a second for 10 s at
+	// 4 ms: the replicas converge 10 s after the workload started.
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	for i := range 100 {
+		l.add(origin.Add(time.Duration(i)*100*time.Millisecond), 2*time.Millisecond, nil)
+	}
+	for i := range 50 {
+		l.add(origin.Add(10*time.Second+time.Duration(i)*200*time.Millisecond), 4*time.Millisecond, nil)
+	}
+	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
+	w := &AAEWorkload{Before: windowOf("before", tl.window(0, 10*time.Second), 0)}
+	conv := newConvergence()
+	conv.observe(12*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
+	// The workload began 2 s after the restart.
+	w.setConverging(tl, 2*time.Second, aaeEvents{conv: conv})
+	if w.Converging == nil || w.Converging.ToSec != 10 || w.Converging.Ops != 100 || w.After == nil || w.After.Ops != 50 || w.After.ToSec != 20 {
+		t.Fatalf("windows %+v %+v", w.Converging, w.After)
+	}
+	if *w.ThroughputRatio != 1 || *w.P99Ratio != 1 || *w.ThroughputRatioAfter != 2 || math.Abs(*w.P99RatioAfter-0.5) > 0.01 {
+		t.Errorf("ratios %v %v %v %v", *w.ThroughputRatio, *w.P99Ratio, *w.ThroughputRatioAfter, *w.P99RatioAfter)
+	}
+	// Not converged: the whole workload is the converging window.
+	w2 := &AAEWorkload{Before: w.After}
+	w2.setConverging(tl, 0, aaeEvents{conv: newConvergence()})
+	if w2.Converging.ToSec != 20 || w2.After != nil || math.Abs(*w2.ThroughputRatio-1.5) > 1e-9 || w2.ThroughputRatioAfter != nil {
+		t.Errorf("unconverged: %+v, ratio %v", w2.Converging, *w2.ThroughputRatio)
+	}
+}
+
+func TestAAEValidation(t *testing.T) {
+	a, _ := ParseWorkload("a")
+	good := Config{
+		Workload: a, Records: 1000, Duration: 10 * time.Second, Concurrency: 32, Bucket: "b",
+		AAE: &AAERun{Missing: 0.01},
+	}
+	if proto, targets, err := good.validate(); err != nil || proto != protocolGRPC || targets != nil {
+		t.Fatalf("validate = %v %v %v", proto, targets, err)
+	}
+	noWorkload := good
+	noWorkload.Duration = 0
+	if _, _, err := noWorkload.validate(); err != nil {
+		t.Errorf("no workload: %v", err)
+	}
+	for name, c := range map[string]struct {
+		mutate func(*Config)
+		want   string
+	}{
+		"endpoints":         {func(c *Config) { c.Endpoints = []string{"grpc://a:1"} }, "cannot be used with --endpoints"},
+		"failover too":      {func(c *Config) { c.Failover = &Failover{KillAfter: time.Second} }, "cannot also be a failover run"},
+		"skip load":         {func(c *Config) { c.SkipLoad = true }, "cannot skip the load"},
+		"zero missing":      {func(c *Config) { c.AAE.Missing = 0 }, "strictly between 0 and 1"},
+		"all missing":       {func(c *Config) { c.AAE.Missing = 1 }, "strictly between 0 and 1"},
+		"too few records":   {func(c *Config) { c.AAE.Missing = 0.0001 }, "is 0 keys"},
+		"nothing loaded":    {func(c *Config) { c.AAE.Missing = 0.9999 }, "leaves no record loaded"},
+		"negative duration": {func(c *Config) { c.Duration = -time.Second }, "duration must not be negative"},
+		"negative interval": {func(c *Config) { c.AAE.Interval = -time.Second }, "aae-interval must be positive"},
+		"partitions":        {func(c *Config) { c.AAE.Partitions = 100 }, "power of two"},
+		"common checks too": {func(c *Config) { c.Concurrency = 0 }, "concurrency must be at least 1"},
+	} {
+		cfg := good
+		run := *good.AAE
+		cfg.AAE = &run
+		c.mutate(&cfg)
+		if _, _, err := cfg.validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", name, err, c.want)
+		}
+	}
+	if r := (&AAERun{Missing: 0.0001}); r.missingCount(1000000) != 100 || r.interval() != time.Minute || r.timeout() != 10*time.Minute {
+		t.Errorf("missing %d, interval %v, timeout %v", r.missingCount(1000000), r.interval(), r.timeout())
+	}
+	r := &AAERun{Interval: 5 * time.Minute, Partitions: 64}
+	if r.timeout() != 25*time.Minute || strings.Join(r.serverArgs(), " ") != "--aae-interval 5m0s --partitions 64" {
+		t.Errorf("timeout %v, server args %v", r.timeout(), r.serverArgs())
+	}
+}
+
+func TestAAEFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--aae-missing", "0.01", "--kill-after", "2s"}, "two different runs"},
+		{[]string{"--aae-missing", "0.01", "--endpoints", "grpc://127.0.0.1:9701"}, "cannot be used with --endpoints"},
+		{[]string{"--aae-missing", "0.01", "--skip-load"}, "--skip-load does not apply"},
+		{[]string{"--aae-missing", "0.01", "--nodes", "4"}, "--nodes belongs to a failover run"},
+		{[]string{"--aae-missing", "0.01", "--protocol", "http"}, "--protocol belongs to a failover run"},
+		{[]string{"--aae-interval", "10s", "--endpoints", "grpc://127.0.0.1:9701"}, "--aae-interval needs --aae-missing"},
+		{[]string{"--partitions", "64"}, "--partitions needs --aae-missing"},
+		{[]string{"--keep", "--endpoints", "grpc://127.0.0.1:9701"}, "--keep needs --kill-after or --aae-missing"},
+		{[]string{"--aae-missing", "2"}, "strictly between 0 and 1"},
+		{[]string{"--aae-missing", "0.01", "--records", "40"}, "0.01 of 40 records is 0 keys"},
+		{[]string{"--aae-missing", "0.01", "--duration", "-1s"}, "duration must not be negative"},
+		{[]string{"--aae-missing", "0.01", "--partitions", "3"}, "power of two"},
+		{nil, "--aae-missing for an anti-entropy run"},
+	} {
+		cmd := NewCommand()
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs(c.args)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestAAEReportText(t *testing.T) {
+	build, conv := 4.5, 30.25
+	ratio := 0.9
+	r := &AAEReport{
+		Nodes: 3, N: 3, Partitions: 256, Records: 1000, ValueSize: 100, MissingFraction: 0.01, Loaded: 990, Missing: 10,
+		StoppedNode: "n3", Exchanges: "scheduled", IntervalSec: 60, StopClean: true,
+		Object:       ObjectSize{Sampled: 10, EncodedMean: 190, EncodedMin: 189, EncodedMax: 191, BucketBytes: 5, KeyBytesMean: 7, MissingBytes: 2020},
+		TreeBuildSec: &build, ConvergedAfterSec: &conv, Converged: true,
+		Bytes: aaeBytesOf(aaeCounters{Bytes: map[string]float64{"root": 100, "fetch": 7000}}, 2020, 10),
+		Workload: &AAEWorkload{
+			Before:          &WorkloadWindow{Name: "before", Ops: 100, OpsPerSec: 10},
+			Converging:      &WorkloadWindow{Name: "converging", Ops: 90, OpsPerSec: 9},
+			ThroughputRatio: &ratio, P99Ratio: &ratio,
+		},
+	}
+	var b strings.Builder
+	if err := r.writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"anti-entropy: 3 nodes (N=3, Q=256); 1000 records of 100 bytes; n3 stopped",
+		"exchanges scheduled by the servers (anti-entropy interval 1m0s)",
+		"built in 4.500 s", "30.250 s after the restart",
+		"objects 3.47x; bound (objects <= 3x the missing objects, tree overhead on top): NOT MET",
+		"converging against before: 0.90x the ops/s",
+		"NOT every partition equal in one poll",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
