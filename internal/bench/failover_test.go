@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -25,6 +26,13 @@ const serveEnv = "TUTTI_BENCH_TEST_AS_TUTTI"
 func TestMain(m *testing.M) {
 	if os.Getenv(serveEnv) == "1" {
 		os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "server" {
+		// Started as a node by a test that did not set serveEnv (a flag
+		// test whose arguments were valid after all): running the tests
+		// here would start clusters of test binaries in turn, without end.
+		fmt.Fprintf(os.Stderr, "bench.test: started as a server without %s=1\n", serveEnv)
+		os.Exit(2)
 	}
 	os.Exit(m.Run())
 }
