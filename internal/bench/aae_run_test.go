@@ -1,47 +1,23 @@
 package bench_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"net"
 	"net/url"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/tutti-kv/tutti/internal/bench"
 )
 
 func TestAAERun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("anti-entropy run with real processes skipped in -short mode")
 	}
-	t.Setenv(serveEnv, "1")
-	cmd := bench.NewCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
 	// Sixteen partitions and a one-second interval, so that the servers'
 	// scheduled exchanges go round every pair within seconds.
-	cmd.SetArgs([]string{"--aae-missing", "0.05", "--records", "400", "--partitions", "16", "--aae-interval", "1s",
-		"--duration", "2s", "--concurrency", "4", "--json", "--keep"})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := cmd.ExecuteContext(ctx)
-	var res bench.Result
-	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
-		t.Fatalf("bench: %v; output is not a JSON result (%v):\n%s\n%s", err, jerr, out.String(), errOut.String())
-	}
-	if res.AAE != nil && res.AAE.ClusterDir != "" {
-		t.Cleanup(func() { _ = os.RemoveAll(res.AAE.ClusterDir) })
-	}
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, errOut.String())
-	}
+	res, out := runBench(t, "--aae-missing", "0.05", "--records", "400", "--partitions", "16", "--aae-interval", "1s",
+		"--duration", "2s", "--concurrency", "4", "--json", "--keep")
 	r := res.AAE
 	if r == nil {
-		t.Fatalf("no anti-entropy report: %s", out.String())
+		t.Fatalf("no anti-entropy report: %s", out)
 	}
 	if r.Partitions != 16 || r.Loaded != 380 || r.Missing != 20 || r.StoppedNode != "n3" || !r.StopClean || r.HintsStored != 0 || r.IntervalSec != 1 {
 		t.Errorf("report head: %d partitions, %d loaded, %d missing, stopped %s (clean %v), %d hints, interval %v s",

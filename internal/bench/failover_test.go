@@ -37,20 +37,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runFailover runs the bench command with args and --json --keep, and
-// returns its report; the kept cluster directory is removed when the test
-// ends.
-func runFailover(t *testing.T, args ...string) *bench.Result {
+// runBench runs the bench command with args (which include --json and
+// --keep) in a test that starts real processes, and returns its result and
+// output; a kept cluster directory is removed when the test ends.
+func runBench(t *testing.T, args ...string) (*bench.Result, string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("failover run with real processes skipped in -short mode")
-	}
 	t.Setenv(serveEnv, "1")
 	cmd := bench.NewCommand()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append(args, "--json", "--keep", "--records", "200", "--concurrency", "4"))
+	cmd.SetArgs(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
@@ -58,14 +55,33 @@ func runFailover(t *testing.T, args ...string) *bench.Result {
 	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
 		t.Fatalf("bench: %v; output is not a JSON result (%v):\n%s\n%s", err, jerr, out.String(), errOut.String())
 	}
-	if res.Failover != nil && res.Failover.ClusterDir != "" {
-		t.Cleanup(func() { _ = os.RemoveAll(res.Failover.ClusterDir) })
+	var dirs []string
+	if res.Failover != nil {
+		dirs = append(dirs, res.Failover.ClusterDir)
+	}
+	if res.AAE != nil {
+		dirs = append(dirs, res.AAE.ClusterDir)
+	}
+	for _, dir := range dirs {
+		if dir != "" {
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		}
 	}
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
+	return &res, out.String()
+}
+
+// runFailover runs a failover with args and returns its report.
+func runFailover(t *testing.T, args ...string) *bench.Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("failover run with real processes skipped in -short mode")
+	}
+	res, out := runBench(t, append(args, "--json", "--keep", "--records", "200", "--concurrency", "4")...)
 	if res.Failover == nil {
-		t.Fatalf("no failover report: %s", out.String())
+		t.Fatalf("no failover report: %s", out)
 	}
 	// Every node was killed when the command returned: nothing listens on
 	// their ports.
@@ -79,7 +95,7 @@ func runFailover(t *testing.T, args ...string) *bench.Result {
 			t.Errorf("%s still accepts connections after the run", e)
 		}
 	}
-	return &res
+	return res
 }
 
 // windows indexes the report's windows by name, and checks their order.
