@@ -48,6 +48,8 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.cfg.AAEInterval, "aae-interval", time.Minute, "anti-entropy exchanges each partition with each of its other replicas this often (negative: only on `tutti repair`)")
 	fs.IntVar(&f.cfg.AAEConcurrency, "aae-concurrency", 2, "most anti-entropy exchanges this node runs at once")
 	fs.Float64Var(&f.aaeRate, "aae-rate", 8, "anti-entropy bandwidth in MiB/s, requests and replies together")
+	fs.Float64Var(&f.cfg.AAEShare, "aae-share", 0.1, "share of the time each anti-entropy worker may work while the node serves requests, in (0, 1]")
+	fs.BoolVar(&f.cfg.AAEPaused, "aae-paused", false, "start with scheduled anti-entropy exchanges and tree builds paused (resume: POST /v1/debug/aae/resume)")
 	fs.StringVar(&f.cfg.ContextSecret, "context-secret", "", "secret that signs causal contexts (same on every node)")
 	fs.StringVar(&f.cfg.TLS.CertFile, "tls-cert", "", "internode TLS certificate (PEM)")
 	fs.StringVar(&f.cfg.TLS.KeyFile, "tls-key", "", "internode TLS key (PEM)")

@@ -6,8 +6,8 @@ import (
 )
 
 // AntiEntropy is what a node that runs anti-entropy offers operators (GET
-// /v1/debug/aae and POST /v1/debug/aae/repair). Implementations are safe
-// for concurrent use.
+// /v1/debug/aae, POST /v1/debug/aae/repair, /pause and /resume).
+// Implementations are safe for concurrent use.
 type AntiEntropy interface {
 	// AAEStatus describes the node's trees and exchanges.
 	AAEStatus() AAEStatus
@@ -15,6 +15,10 @@ type AntiEntropy interface {
 	// is alive, and returns once every exchange ended. The node must own
 	// the partition (else an *Error of kind BadRequest).
 	Repair(ctx context.Context, partition int) (*RepairResult, error)
+	// SetPaused pauses (true) or resumes (false) the node's scheduled
+	// exchanges and tree builds. A paused node still answers its peers'
+	// exchanges and Repair.
+	SetPaused(paused bool)
 }
 
 // AAEStatus is one node's anti-entropy state.
@@ -23,6 +27,9 @@ type AAEStatus struct {
 	// IntervalSeconds is how often each partition is exchanged with each
 	// of its peer replicas.
 	IntervalSeconds float64 `json:"interval_seconds"`
+	// Paused is true while scheduled exchanges and tree builds are
+	// paused (POST /v1/debug/aae/pause, tutti server --aae-paused).
+	Paused bool `json:"paused"`
 	// OldestUnexchangedSeconds is the age of the oldest exchange among
 	// the partitions this node owns and their peer replicas: how long
 	// since the least recently compared pair was compared (counted from

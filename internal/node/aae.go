@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -72,6 +73,8 @@ type antiEntropy struct {
 	local   aae.Local
 	limiter *rate.Limiter
 	started time.Time
+	// paused stops scheduled exchanges and tree builds (SetPaused).
+	paused atomic.Bool
 
 	mu      sync.Mutex
 	last    map[aaePair]time.Time // last exchange completed or served
@@ -88,6 +91,7 @@ func newAntiEntropy(n *Node, t *trees) *antiEntropy {
 		n: n, trees: t, started: time.Now(),
 		last: map[aaePair]time.Time{}, retry: map[aaePair]time.Time{}, running: map[aaePair]bool{}, repairing: map[int]repairPeer{},
 	}
+	a.paused.Store(n.cfg.AAEPaused)
 	burst := max(int(n.cfg.AAERate), 4<<20)
 	a.limiter = rate.NewLimiter(rate.Limit(n.cfg.AAERate), burst)
 	a.local = nodeLocal{AAE: replica.AAE{
@@ -127,26 +131,53 @@ func (l nodeLocal) Merge(p int, o aae.Object) ([]byte, error) {
 	return l.AAE.Merge(p, o)
 }
 
-// buildTrees builds every partition's tree from storage, one after the
-// other, while the node serves.
+// buildTrees builds, from storage and one after the other, the trees of
+// the partitions not loaded from the last clean stop, while the node
+// serves. A partition is one slice of work for the pacer.
 func (a *antiEntropy) buildTrees(ctx context.Context) {
 	start := time.Now()
+	built := 0
 	for p := range a.trees.parts {
+		if _, ok := a.trees.root(p); ok {
+			continue
+		}
+		if !a.awaitResumed(ctx) {
+			return
+		}
 		began := time.Now()
 		if err := a.trees.rebuild(p, a.n.replica); err != nil {
 			a.n.log.Error("building a partition's merkle tree", "partition", p, "err", err)
 			return
 		}
-		// Rest as long as the partition took: the build, which scans and
-		// hashes every object, takes at most half a core from the
-		// requests the node serves meanwhile.
-		if !sleep(ctx, time.Since(began)) {
+		built++
+		if !a.pace(ctx, began) {
 			return
 		}
 	}
+	if built == 0 {
+		return
+	}
 	took := time.Since(start)
 	a.n.extra.aaeBuildSeconds.Set(took.Seconds())
-	a.n.log.Info("merkle trees built", "partitions", len(a.trees.parts), "took", took)
+	a.n.log.Info("merkle trees built", "partitions", built, "took", took)
+}
+
+// pace rests after a slice of background work that began at began, as
+// the pacer says; it reports false when ctx ended.
+func (a *antiEntropy) pace(ctx context.Context, began time.Time) bool {
+	now := time.Now()
+	return sleep(ctx, a.n.pacer.rest(now.Sub(began), now))
+}
+
+// awaitResumed waits while anti-entropy is paused; it reports false when
+// ctx ended.
+func (a *antiEntropy) awaitResumed(ctx context.Context) bool {
+	for a.paused.Load() {
+		if !sleep(ctx, aaeTick) {
+			return false
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // loop builds the trees, then keeps up to AAEConcurrency exchanges
@@ -163,6 +194,9 @@ func (a *antiEntropy) loop(ctx context.Context) {
 	tick := time.NewTicker(aaeTick)
 	defer tick.Stop()
 	for {
+		if !a.awaitResumed(ctx) {
+			return
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -284,6 +318,7 @@ func (a *antiEntropy) exchange(ctx context.Context, pair aaePair) *aae.Exchange 
 			ex.Fail(ctx.Err())
 			break
 		}
+		began := time.Now()
 		stepCtx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 		resp, err := a.n.peers.Call(stepCtx, st.addr(pair.peer), msg)
 		cancel()
@@ -301,6 +336,12 @@ func (a *antiEntropy) exchange(ctx context.Context, pair aaePair) *aae.Exchange 
 			break
 		}
 		ex.Handle(replyFromProto(reply))
+		// A step, both sides' work and the wire between them, is one
+		// slice of work for the pacer; the limiter then paces bytes.
+		if !a.pace(ctx, began) {
+			ex.Fail(ctx.Err())
+			break
+		}
 		if err := a.limiter.WaitN(ctx, min(size+proto.Size(resp), a.limiter.Burst())); err != nil {
 			ex.Fail(err)
 			break
@@ -352,7 +393,7 @@ func (a *antiEntropy) serve(st *ringState, from string, req *tuttipb.AAERequest)
 
 // status describes the trees and exchanges of the partitions the node owns.
 func (a *antiEntropy) status() kv.AAEStatus {
-	s := kv.AAEStatus{Node: a.n.cfg.ID, IntervalSeconds: a.n.cfg.AAEInterval.Seconds()}
+	s := kv.AAEStatus{Node: a.n.cfg.ID, IntervalSeconds: a.n.cfg.AAEInterval.Seconds(), Paused: a.paused.Load()}
 	st := a.n.ring.Load()
 	if st == nil {
 		return s
@@ -450,6 +491,15 @@ func (a *antiEntropy) waitIdle(ctx context.Context, pair aaePair) error {
 
 // AAEStatus implements kv.AntiEntropy.
 func (n *Node) AAEStatus() kv.AAEStatus { return n.aae.status() }
+
+// SetPaused implements kv.AntiEntropy.
+func (n *Node) SetPaused(paused bool) {
+	if n.aae.paused.Swap(paused) != paused {
+		n.log.Info("anti-entropy schedule", "paused", paused)
+	}
+}
+
+var _ kv.AntiEntropy = (*Node)(nil)
 
 // Repair implements kv.AntiEntropy.
 func (n *Node) Repair(ctx context.Context, partition int) (*kv.RepairResult, error) {

@@ -193,3 +193,53 @@ func TestScheduledExchangesRefillAWipedNode(t *testing.T) {
 		t.Errorf("anti-entropy copied %v objects to the wiped node, want at least 100", n)
 	}
 }
+
+// A node that stopped cleanly takes its trees up again at start, with
+// nothing to build even while paused, and they match its storage: the
+// roots equal its peers'. A paused node with trees to build builds none
+// until resumed.
+func TestTreesOutliveACleanRestartAndPauseHoldsTheBuild(t *testing.T) {
+	c := startCluster(t, 3, 3, func(cfg *Config) { cfg.AAEInterval = -1 })
+	ctx := context.Background()
+	for i := range 100 {
+		if _, err := c.nodes[0].Put(ctx, &kv.PutRequest{Bucket: []byte("b"), Key: []byte(fmt.Sprint(i)), Value: []byte("v"), Options: kv.Options{W: kv.All}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitTrees()
+	if d := c.rootsDiffer(); len(d) > 0 {
+		t.Fatalf("roots differ before the restart: %v", d)
+	}
+	if err := c.nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = nil
+	c.cfgs[2].AAEPaused = true
+	back := c.restart(2)
+	st := back.AAEStatus()
+	if !st.Paused || st.TreesBuilt != len(st.Partitions) || len(st.Partitions) == 0 {
+		t.Fatalf("right after a clean restart, paused: paused %v, %d of %d trees built; want all, loaded", st.Paused, st.TreesBuilt, len(st.Partitions))
+	}
+	if d := c.rootsDiffer(); len(d) > 0 {
+		t.Fatalf("loaded roots differ from the peers': %v", d)
+	}
+
+	// A wiped node has no saved trees: paused, it builds none.
+	if err := back.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = nil
+	if err := os.RemoveAll(c.cfgs[2].DataDir); err != nil {
+		t.Fatal(err)
+	}
+	wiped := c.restart(2)
+	time.Sleep(300 * time.Millisecond)
+	if st := wiped.AAEStatus(); st.TreesBuilt != 0 {
+		t.Fatalf("a paused node built %d trees", st.TreesBuilt)
+	}
+	wiped.SetPaused(false)
+	c.waitTrees()
+	if st := wiped.AAEStatus(); st.Paused {
+		t.Fatal("status says paused after SetPaused(false)")
+	}
+}

@@ -66,6 +66,14 @@ type Config struct {
 	// AAERate paces anti-entropy: the bytes a second its exchanges may
 	// move (default 8 MiB/s).
 	AAERate float64
+	// AAEShare is the share of the time each anti-entropy worker (the
+	// tree build, each running exchange) may work while the node serves
+	// requests: after each slice of work it rests for the rest (default
+	// 0.1). With no request for a while it works unpaced.
+	AAEShare float64
+	// AAEPaused starts the node with scheduled exchanges and tree builds
+	// paused, until resumed (POST /v1/debug/aae/resume).
+	AAEPaused bool
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP port.
 	Pprof bool
 	// Logger receives the node's logs (default slog.Default()).
@@ -107,6 +115,9 @@ func (c Config) Defaults() Config {
 	if c.AAERate == 0 {
 		c.AAERate = 8 << 20
 	}
+	if c.AAEShare == 0 {
+		c.AAEShare = 0.1
+	}
 	if c.ID == "" {
 		c.ID = c.GossipAddr
 	}
@@ -135,6 +146,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: handoff interval and hint bounds must not be negative")
 	case c.AAEConcurrency < 1 || c.AAERate <= 0:
 		return fmt.Errorf("node: anti-entropy concurrency and rate must be positive")
+	case !(c.AAEShare > 0 && c.AAEShare <= 1):
+		return fmt.Errorf("node: anti-entropy share must be in (0, 1], not %v", c.AAEShare)
 	}
 	return nil
 }

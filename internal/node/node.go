@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/tutti-kv/tutti/internal/aae"
 	"github.com/tutti-kv/tutti/internal/api/grpcapi"
 	"github.com/tutti-kv/tutti/internal/api/httpapi"
 	"github.com/tutti-kv/tutti/internal/hlc"
@@ -73,7 +74,9 @@ type Node struct {
 	replica *replica.Store
 	clock   *clock
 	hints   *hintLedger
+	trees   *trees
 	aae     *antiEntropy
+	pacer   *pacer
 
 	locks [lockStripes]sync.Mutex
 
@@ -91,6 +94,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), clock: &clock{c: hlc.NewClock(func() int64 { return time.Now().UnixNano() })}}
 	n.props.Store(new(sync.Map))
+	n.pacer = newPacer(cfg.AAEShare)
 	secret := cfg.ContextSecret
 	if secret == "" {
 		secret = "tutti-context/" + cfg.Cluster
@@ -117,6 +121,15 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
 	trees := newTrees(cfg.Partitions)
+	switch loaded, err := trees.load(store); {
+	case errors.Is(err, aae.ErrSnapshot):
+		n.log.Warn("saved merkle trees dropped; rebuilding them from storage", "err", err)
+	case err != nil:
+		return nil, fmt.Errorf("node: %w", err)
+	case loaded > 0:
+		n.log.Info("merkle trees loaded from the last clean stop", "partitions", loaded)
+	}
+	n.trees = trees
 	n.replica = &replica.Store{Engine: store, Counter: n.id, Clock: n.clock, Trees: trees}
 	n.hints = newHintLedger()
 	var corrupt []replica.Hint
@@ -292,6 +305,15 @@ func (n *Node) Close() error {
 			_ = n.peers.Close()
 		}
 		n.wg.Wait()
+		if n.trees != nil && n.store != nil {
+			// Every loop that writes has ended; a read repair still
+			// running finds the trees sealed.
+			if saved, err := n.trees.save(n.store); err != nil {
+				n.log.Error("saving merkle trees", "err", err)
+			} else {
+				n.log.Info("merkle trees saved", "partitions", saved)
+			}
+		}
 		if n.id != nil {
 			// Marks a clean shutdown: the next start keeps the actor id.
 			if err := n.id.Close(); err != nil {

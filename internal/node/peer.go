@@ -177,6 +177,10 @@ func errorResponse(err error) *tuttipb.PeerResponse {
 // HandlePeer answers another node's request.
 func (n *Node) HandlePeer(ctx context.Context, req *tuttipb.PeerRequest) *tuttipb.PeerResponse {
 	st := n.ring.Load()
+	if _, background := req.Body.(*tuttipb.PeerRequest_Aae); !background {
+		// Replica reads and writes serve some node's client request.
+		n.pacer.foreground(time.Now())
+	}
 	switch b := req.Body.(type) {
 	case *tuttipb.PeerRequest_Read:
 		if err := n.checkNames(b.Read.Bucket, b.Read.Key); err != nil {

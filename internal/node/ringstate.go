@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tutti-kv/tutti/internal/coordinator"
 	"github.com/tutti-kv/tutti/internal/kv"
@@ -69,8 +70,10 @@ func (n *Node) membershipChanged() {
 }
 
 // serving returns the ring requests use, or Unavailable while the node
-// has not joined its cluster yet.
+// has not joined its cluster yet. Every client request calls it, so it
+// also tells the pacer that the node is serving.
 func (n *Node) serving() (*ringState, error) {
+	n.pacer.foreground(time.Now())
 	st := n.ring.Load()
 	if !st.joined {
 		return nil, kv.Errorf(kv.Unavailable, "%s has not joined its cluster yet (seeds %v)", n.cfg.ID, n.cfg.Join)

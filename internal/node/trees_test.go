@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,14 +96,98 @@ func TestRebuildDuringWritesMatchesStorage(t *testing.T) {
 		if !ok {
 			t.Fatalf("partition %d: tree not built", p)
 		}
-		fresh := aae.NewForest(q)
-		if err := fresh.Build(p, func(add func(int, uint64)) error { return s.HashPartition(p, func() {}, add) }); err != nil {
-			t.Fatal(err)
-		}
-		want, _ := fresh.Tree(p)
-		if live != want {
+		if want := storageTree(t, s, q, p); live != want {
 			t.Fatalf("partition %d: live root %x, storage gives %x", p, live.Root(), want.Root())
 		}
+	}
+}
+
+// storageTree is partition p's tree as a fresh scan of s gives it.
+func storageTree(t *testing.T, s *replica.Store, q, p int) aae.Tree {
+	t.Helper()
+	fresh := aae.NewForest(q)
+	if err := fresh.Build(p, func(add func(int, uint64)) error { return s.HashPartition(p, func() {}, add) }); err != nil {
+		t.Fatal(err)
+	}
+	tree, _ := fresh.Tree(p)
+	return tree
+}
+
+// Trees saved at a clean stop are the storage's, seal it against further
+// object writes, and are taken up once: loading deletes them.
+func TestSavedTreesAreStoragesAndLoadOnce(t *testing.T) {
+	const q = 4
+	s, tr, r := openTreeStore(t, q)
+	for p := range q - 1 { // the last partition's tree stays unbuilt
+		if err := tr.rebuild(p, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		if _, _, _, err := s.Coordinate(treeKey(r, i), object.Causal{}, object.Content{Value: []byte("v")}, object.Siblings, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved, err := tr.save(s.Engine)
+	if err != nil || saved != q-1 {
+		t.Fatalf("save: %d trees, %v; want %d", saved, err, q-1)
+	}
+	late := treeKey(r, 1000)
+	if _, _, _, err := s.Coordinate(late, object.Causal{}, object.Content{Value: []byte("v")}, object.Siblings, false); !errors.Is(err, errSealed) {
+		t.Fatalf("a write after save: %v, want errSealed", err)
+	}
+	if got, _, err := s.Read(late); err != nil || got != nil {
+		t.Fatalf("the refused write reached storage: %v, %v", got, err)
+	}
+
+	again := newTrees(q)
+	loaded, err := again.load(s.Engine)
+	if err != nil || loaded != q-1 {
+		t.Fatalf("load: %d trees, %v; want %d", loaded, err, q-1)
+	}
+	for p := range q {
+		tree, ok := again.Tree(p)
+		if p == q-1 {
+			if ok {
+				t.Fatal("the partition saved unbuilt loads as built")
+			}
+			continue
+		}
+		if want := storageTree(t, s, q, p); !ok || tree != want {
+			t.Fatalf("partition %d: loaded root %x (built %v), storage gives %x", p, tree.Root(), ok, want.Root())
+		}
+	}
+	if n, err := newTrees(q).load(s.Engine); n != 0 || err != nil {
+		t.Fatalf("a second load took %d trees (%v): saved trees must be taken once", n, err)
+	}
+}
+
+// Saved trees that cannot be trusted are dropped, and deleted all the
+// same.
+func TestUntrustedSavedTreesAreDropped(t *testing.T) {
+	const q = 4
+	s, tr, _ := openTreeStore(t, q)
+	for p := range q {
+		if err := tr.rebuild(p, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.save(s.Engine); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := newTrees(2*q).load(s.Engine); n != 0 || !errors.Is(err, aae.ErrSnapshot) {
+		t.Fatalf("trees saved for another Q: %d loaded, %v", n, err)
+	}
+	if _, err := s.Engine.Get(savedTreesKey); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("dropped trees left in storage: %v", err)
+	}
+	b := &storage.Batch{}
+	b.Set(savedTreesKey, []byte("not trees"))
+	if err := s.Engine.Apply(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := newTrees(q).load(s.Engine); n != 0 || !errors.Is(err, aae.ErrSnapshot) {
+		t.Fatalf("garbage saved trees: %d loaded, %v", n, err)
 	}
 }
 

@@ -63,6 +63,29 @@ func (a *api) aaeRepair(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// aaePause answers POST /v1/debug/aae/pause: scheduled exchanges and tree
+// builds stop until resumed.
+func (a *api) aaePause(w http.ResponseWriter, r *http.Request) error {
+	return a.setPaused(w, r, true)
+}
+
+// aaeResume answers POST /v1/debug/aae/resume.
+func (a *api) aaeResume(w http.ResponseWriter, r *http.Request) error {
+	return a.setPaused(w, r, false)
+}
+
+func (a *api) setPaused(w http.ResponseWriter, r *http.Request, paused bool) error {
+	if a.aae == nil {
+		return kv.Errorf(kv.NotFound, noAAE)
+	}
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	a.aae.SetPaused(paused)
+	writeJSON(w, http.StatusOK, map[string]bool{"paused": a.aae.AAEStatus().Paused})
+	return nil
+}
+
 // partitionOf parses the partition parameter and checks it against the
 // ring's partition count.
 func (a *api) partitionOf(s string, given bool) (int, error) {

@@ -167,6 +167,38 @@ func TestAAERepairErrorsMapToStatus(t *testing.T) {
 	}
 }
 
+func TestAAEPauseAndResume(t *testing.T) {
+	e, f := newAAEEnv(t)
+	for _, step := range []struct {
+		target string
+		want   bool
+	}{
+		{"/v1/debug/aae/pause", true},
+		{"/v1/debug/aae/pause", true}, // idempotent
+		{"/v1/debug/aae/resume", false},
+		{"/v1/debug/aae/resume", false},
+		{"/v1/debug/aae/pause", true},
+	} {
+		rec := e.do("POST", step.target, nil)
+		if rec.Code != 200 {
+			t.Fatalf("POST %s: status %d; body %s", step.target, rec.Code, rec.Body)
+		}
+		var got map[string]bool
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := got["paused"]; !ok || p != step.want || f.AAEStatus().Paused != step.want {
+			t.Fatalf("POST %s answered %s, service paused %v; want paused %v", step.target, rec.Body, f.AAEStatus().Paused, step.want)
+		}
+		if !strings.Contains(e.do("GET", "/v1/debug/aae", nil).Body.String(), `"paused":`+strconv.FormatBool(step.want)) {
+			t.Fatalf("status after POST %s does not say paused %v", step.target, step.want)
+		}
+	}
+	if rec := e.do("POST", "/v1/debug/aae/resume?now=1", nil); rec.Code != 400 || !f.AAEStatus().Paused {
+		t.Errorf("unknown parameter: status %d, paused %v; want 400 and nothing changed", rec.Code, f.AAEStatus().Paused)
+	}
+}
+
 func TestAAEWithoutAntiEntropyIs404(t *testing.T) {
 	e := newEnv(t) // kvtest.Service has no AAE methods
 	if _, ok := any(e.svc).(kv.AntiEntropy); ok {
@@ -176,6 +208,8 @@ func TestAAEWithoutAntiEntropyIs404(t *testing.T) {
 		{"GET", "/v1/debug/aae"},
 		{"POST", "/v1/debug/aae/repair?partition=1"},
 		{"POST", "/v1/debug/aae/repair"},
+		{"POST", "/v1/debug/aae/pause"},
+		{"POST", "/v1/debug/aae/resume"},
 	} {
 		rec := e.do(c.method, c.target, nil)
 		if rec.Code != 404 {
@@ -202,6 +236,8 @@ func TestAAEWrongMethodIs405(t *testing.T) {
 			{"GET", "/v1/debug/aae/repair?partition=1", "POST"},
 			{"PUT", "/v1/debug/aae/repair?partition=1", "POST"},
 			{"DELETE", "/v1/debug/aae/repair", "POST"},
+			{"GET", "/v1/debug/aae/pause", "POST"},
+			{"PUT", "/v1/debug/aae/resume", "POST"},
 		} {
 			rec := e.do(c.method, c.target, nil)
 			if rec.Code != http.StatusMethodNotAllowed {

@@ -13,6 +13,8 @@
 //	GET    /v1/debug/local/{bucket}/{key}    the node's own copy of a key
 //	GET    /v1/debug/aae                     the node's anti-entropy trees and exchanges
 //	POST   /v1/debug/aae/repair?partition=P  exchange partition P with its peers now
+//	POST   /v1/debug/aae/pause                pause scheduled exchanges and tree builds
+//	POST   /v1/debug/aae/resume               resume them
 //	GET    /healthz                          "ok" while the node serves
 //	GET    /metrics                          Prometheus metrics
 //
@@ -114,6 +116,8 @@ func New(svc kv.Service, m *metrics.Metrics, reg *prometheus.Registry, log *slog
 	a.route("/v1/debug/local/{bucket}/{key}", map[string]endpoint{http.MethodGet: {metrics.OpOther, a.local}})
 	a.route("/v1/debug/aae", map[string]endpoint{http.MethodGet: {metrics.OpOther, a.aaeStatus}})
 	a.route("/v1/debug/aae/repair", map[string]endpoint{http.MethodPost: {metrics.OpOther, a.aaeRepair}})
+	a.route("/v1/debug/aae/pause", map[string]endpoint{http.MethodPost: {metrics.OpOther, a.aaePause}})
+	a.route("/v1/debug/aae/resume", map[string]endpoint{http.MethodPost: {metrics.OpOther, a.aaeResume}})
 	a.route("/healthz", map[string]endpoint{http.MethodGet: {metrics.OpOther, healthz}})
 	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),

@@ -251,6 +251,13 @@ func (f *AntiEntropy) Repair(_ context.Context, partition int) (*kv.RepairResult
 	return nil, kv.Errorf(kv.BadRequest, "node %s does not own partition %d", f.ClusterResult.Self, partition)
 }
 
+// SetPaused records the state; AAEStatus then reports it.
+func (f *AntiEntropy) SetPaused(paused bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.StatusResult.Paused = paused
+}
+
 // RepairCalls returns a copy of Repairs.
 func (f *AntiEntropy) RepairCalls() []int {
 	f.mu.Lock()
