@@ -67,6 +67,15 @@ func (n *Node) membershipChanged() {
 	}
 	n.ring.Store(st)
 	n.props.Store(new(sync.Map))
+	if old != nil && n.peers != nil {
+		for id, alive := range st.alive {
+			if alive && !old.alive[id] && id != n.cfg.ID {
+				// Back from the dead: replicate to it now, not after
+				// the transport's backoff from its failed calls.
+				n.peers.Revive(st.addr(id))
+			}
+		}
+	}
 }
 
 // serving returns the ring requests use, or Unavailable while the node

@@ -115,6 +115,20 @@ func (g *GRPC) Call(ctx context.Context, addr string, req *tuttipb.PeerRequest) 
 	return p.callStream(ctx, req)
 }
 
+// Revive implements Transport: a peer that gossip sees back is tried at
+// once, by our calls and by gRPC's own reconnection.
+func (g *GRPC) Revive(addr string) {
+	g.mu.RLock()
+	p, ok := g.peers[addr]
+	g.mu.RUnlock()
+	if !ok {
+		return
+	}
+	p.reached()
+	p.revived.Store(true)
+	p.conn.ResetConnectBackoff()
+}
+
 // Close fails every pending call with ErrClosed, closes all connections and
 // waits for the transport's goroutines to end. Calls after Close fail.
 func (g *GRPC) Close() error {
@@ -186,6 +200,8 @@ type peer struct {
 	// replaced on the next call that picks its slot.
 	slots    []atomic.Pointer[session]
 	nextSlot atomic.Uint64
+	// revived is set by Revive until the next stream opens.
+	revived atomic.Bool
 
 	mu sync.Mutex
 	// downUntil is when calls stop failing fast after a failed attempt to

@@ -262,6 +262,33 @@ func TestDeadPeerFailsFastDuringBackoff(t *testing.T) {
 	}
 }
 
+// A peer revived after a failed call is tried at once, although its
+// backoff has an hour to run: by our calls and by gRPC's reconnection.
+func TestRevivedPeerIsCalledAtOnce(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0", &echoHandler{}, TLSConfig{})
+	addr := srv.addr
+	srv.stop()
+	g := newTransport(t, Config{RedialBackoff: time.Hour, MaxRedialBackoff: time.Hour})
+	if _, err := g.Call(t.Context(), addr, readRequest("down")); !errors.Is(err, ErrPeerUnavailable) {
+		t.Fatalf("call to a stopped server: got %v, want ErrPeerUnavailable", err)
+	}
+	startServer(t, addr, &echoHandler{}, TLSConfig{})
+	if _, err := g.Call(t.Context(), addr, readRequest("backoff")); !errors.Is(err, ErrPeerUnavailable) {
+		t.Fatalf("call during the backoff: got %v, want to fail fast", err)
+	}
+	g.Revive(addr)
+	g.Revive("127.0.0.1:1") // a peer never called: nothing to do
+	ctx, cancel := context.WithTimeout(t.Context(), hangLimit)
+	defer cancel()
+	resp, err := g.Call(ctx, addr, readRequest("after"))
+	if err != nil {
+		t.Fatalf("call after Revive: %v", err)
+	}
+	if string(resp.GetRead().GetObject()) != "after" {
+		t.Fatalf("unexpected response %v", resp)
+	}
+}
+
 func TestRedialAfterServerRestart(t *testing.T) {
 	for _, mode := range allModes {
 		t.Run(mode.String(), func(t *testing.T) {

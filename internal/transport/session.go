@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -151,7 +152,10 @@ func (s *session) run() {
 // the opening.
 func (s *session) open(ctx context.Context, cancel context.CancelFunc) (tuttipb.Peer_StreamClient, error) {
 	timer := time.AfterFunc(s.peer.transport.cfg.DialTimeout, cancel)
-	stream, err := s.peer.client.Stream(ctx)
+	// Just after Revive the connection may still be redialling: the
+	// first stream waits for it (within the dial timeout) rather than
+	// failing on the last dial's error.
+	stream, err := s.peer.client.Stream(ctx, grpc.WaitForReady(s.peer.revived.Swap(false)))
 	if !timer.Stop() {
 		return nil, fmt.Errorf("no stream within %v", s.peer.transport.cfg.DialTimeout)
 	}

@@ -42,6 +42,10 @@ type Transport interface {
 	// Call sends req to the node at addr and returns its response. An error
 	// means the request may or may not have been delivered and processed.
 	Call(ctx context.Context, addr string, req *tuttipb.PeerRequest) (*tuttipb.PeerResponse, error)
+	// Revive tells the transport that the node at addr is reachable again
+	// (gossip saw it come back): calls stop failing fast and reconnect at
+	// once rather than after the rest of their backoff.
+	Revive(addr string)
 	// Close releases all connections.
 	Close() error
 }
