@@ -18,12 +18,15 @@ import (
 
 // AAERun describes an anti-entropy run: Run starts three `tutti server`
 // processes on loopback (N=3), loads Records x (1 - Missing) records with
-// every node up, stops node 3 cleanly, writes the other Records x Missing
+// every node up, pauses anti-entropy on nodes 1 and 2 and stops node 3
+// (SIGTERM, or SIGKILL with Kill), writes the other Records x Missing
 // records with sloppy quorum off for the bucket (so no node keeps a hint
-// for it), restarts node 3, and measures what the servers' own scheduled
-// anti-entropy exchanges take to make the three replicas equal again:
-// time, bytes by step, keys repaired, and the cost to a concurrent
-// workload.
+// for it), restarts node 3 with anti-entropy paused, runs the workload
+// with anti-entropy paused on every node (the baseline), resumes it, and
+// measures what the servers' own scheduled anti-entropy exchanges take to
+// make the three replicas equal again: time, bytes by step, keys
+// repaired, and the cost to the concurrent workload against the
+// baseline.
 type AAERun struct {
 	// Binary is the tutti executable, as in Failover.Binary.
 	Binary string
@@ -35,6 +38,14 @@ type AAERun struct {
 	// Partitions is the servers' --partitions (Q); zero leaves their
 	// default.
 	Partitions int
+	// Share is the servers' --aae-share, the most of the time each
+	// anti-entropy worker may work while the node serves requests, in
+	// (0, 1]; zero leaves their default.
+	Share float64
+	// Kill stops node 3 with SIGKILL rather than SIGTERM: a node killed
+	// does not save its trees, so it must rebuild them at the resume, and
+	// the convergence time includes that build.
+	Kill bool
 	// Keep keeps the cluster's directory (data and node logs).
 	Keep bool
 }
@@ -103,7 +114,18 @@ func (a *AAERun) serverArgs() []string {
 	if a.Partitions != 0 {
 		args = append(args, "--partitions", strconv.Itoa(a.Partitions))
 	}
+	if a.Share != 0 {
+		args = append(args, "--aae-share", strconv.FormatFloat(a.Share, 'g', -1, 64))
+	}
 	return args
+}
+
+// stopSignal names how node 3 is stopped.
+func (a *AAERun) stopSignal() string {
+	if a.Kill {
+		return "SIGKILL"
+	}
+	return "SIGTERM"
 }
 
 // validateAAE checks an anti-entropy run's settings (the common ones are
@@ -130,6 +152,8 @@ func (cfg Config) validateAAE() (protocol, []string, error) {
 		return "", nil, fmt.Errorf("aae-interval must be positive: the run measures the servers' scheduled exchanges, and a negative interval schedules none")
 	case a.Partitions != 0 && (a.Partitions < 1 || a.Partitions > 1<<16 || a.Partitions&(a.Partitions-1) != 0):
 		return "", nil, fmt.Errorf("partitions must be a power of two from 1 to 65536, not %d", a.Partitions)
+	case a.Share != 0 && !(a.Share > 0 && a.Share <= 1):
+		return "", nil, fmt.Errorf("aae-share must be a share of the time greater than 0 and at most 1, not %v (0: the servers' default)", a.Share)
 	}
 	return protocolGRPC, nil, nil
 }
@@ -137,7 +161,10 @@ func (cfg Config) validateAAE() (protocol, []string, error) {
 // aaeEvents is what the run saw of the restarted node and the replicas,
 // as offsets from the restart.
 type aaeEvents struct {
-	seenAlive    time.Duration
+	seenAlive time.Duration
+	// resumed is when the run resumed anti-entropy on every node: the
+	// exchanges, and the converging window, start then.
+	resumed      time.Duration
 	treesBuilt   time.Duration // first poll with every tree of n3 built
 	treesSeen    bool
 	buildSeconds float64 // n3's tutti_aae_tree_build_seconds, 0 if not seen
@@ -184,7 +211,7 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 	res = newResult(cfg, protocolGRPC)
 	r := &AAEReport{
 		Nodes: aaeNodes, N: replicas, Records: cfg.Records, MissingFraction: a.Missing,
-		StoppedNode: cl.nodes[aaeStopped].id, Exchanges: "scheduled", ValueSize: cfg.ValueSize,
+		StoppedNode: cl.nodes[aaeStopped].id, Exchanges: "scheduled", ValueSize: cfg.ValueSize, AAEShare: a.Share,
 	}
 	res.AAE = r
 	if a.Keep {
@@ -214,7 +241,7 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 		if err != nil {
 			return res, fmt.Errorf("bench: %w", err)
 		}
-		phase, w := runWindowedWorkload(ctx, cfg, tgt, keys, 4)
+		phase, w := runWindowedWorkload(ctx, cfg, tgt, keys, 4, "before")
 		after, err := cl.counters(ctx, 0, 1, 2)
 		if err != nil {
 			return res, fmt.Errorf("bench: %w", err)
@@ -239,126 +266,47 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 	r.Partitions = len(st[0].Partitions)
 	r.IntervalSec = st[0].IntervalSeconds
 
-	// Stop node 3 cleanly, and write the missing records without it.
-	stopStart := time.Now()
-	clean, err := cl.stop(aaeStopped, aaeStopWait)
+	if err := stopNode3(ctx, cfg, cl, r); err != nil {
+		return res, err
+	}
+	sample, err := writeMissing(ctx, loadCfg, cl, r, loaded)
 	if err != nil {
-		return res, fmt.Errorf("bench: stopping %s: %w", r.StoppedNode, err)
+		return res, err
 	}
-	r.StopSec, r.StopClean = time.Since(stopStart).Seconds(), clean
-	progress(cfg, "stop: %s stopped (SIGTERM, clean: %v) in %.3f s", r.StoppedNode, clean, r.StopSec)
-	if err := cl.waitDown(ctx, aaeStopped, aaeStopWait); err != nil {
-		return res, fmt.Errorf("bench: %w", err)
-	}
-	if err := cl.setSloppy(ctx, cfg.Bucket, false, []int{0, 1}, aaeStopWait); err != nil {
-		return res, fmt.Errorf("bench: turning sloppy quorum off for bucket %q: %w", cfg.Bucket, err)
-	}
-	preMissing, err := cl.counters(ctx, 0, 1)
-	if err != nil {
-		return res, fmt.Errorf("bench: %w", err)
-	}
-	live, err := newGRPCTarget(ctx, cl.grpcAddrs(0, 1), cfg.Bucket, cfg.Seed)
-	if err != nil {
-		return res, fmt.Errorf("bench: connecting: %w", err)
-	}
-	progress(cfg, "missing: writing %d records (user%d to user%d) while %s is down, bucket %q with sloppy quorum off", missing, loaded, cfg.Records-1, r.StoppedNode, cfg.Bucket)
-	r.MissingWrites = runLoadRange(ctx, loadCfg, live, 3, uint64(loaded), uint64(cfg.Records))
-	_ = live.close()
-	r.Missing = r.MissingWrites.Ops
-	if err := interrupted(ctx); err != nil {
-		return res, fmt.Errorf("bench: interrupted while writing the missing records: %w", err)
-	}
-	postMissing, err := cl.counters(ctx, 0, 1)
-	if err != nil {
-		return res, fmt.Errorf("bench: %w", err)
-	}
-	r.HintsStored = int64(sumDeltas(postMissing, preMissing).HintsStored)
-	sample := sampleKeys(uint64(loaded), uint64(cfg.Records), aaeSampleKeys)
-	sizes, err := cl.storedSizes(ctx, 0, cfg.Bucket, sample)
-	if err != nil {
-		return res, fmt.Errorf("bench: measuring the stored size of the missing objects: %w", err)
-	}
-	r.Object = newObjectSize(sizes, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
 
-	// Restart node 3 and watch the replicas converge.
+	// Restart node 3, anti-entropy still paused everywhere.
 	before, err := cl.counters(ctx, 0, 1)
 	if err != nil {
 		return res, fmt.Errorf("bench: %w", err)
 	}
 	before = append(before, aaeCounters{}) // n3 starts again from zero
 	restartAt := time.Now()
-	if err := cl.restart(aaeStopped); err != nil {
-		return res, fmt.Errorf("bench: %w", err)
-	}
-	progress(cfg, "restart: %s started again", r.StoppedNode)
-	// Look for the sampled missing keys on node 3 as soon as it answers,
-	// before its exchanges can have repaired many of them.
-	if err := cl.waitHTTP(ctx, aaeStopped, readyTimeout); err != nil {
-		return res, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
-	}
-	held, err := cl.storedSizes(ctx, aaeStopped, cfg.Bucket, sample)
+	ev, err := restartNode3(ctx, cfg, cl, r, sample, restartAt)
 	if err != nil {
-		return res, fmt.Errorf("bench: looking for missing keys on %s: %w", r.StoppedNode, err)
+		return res, err
 	}
-	r.SampleCheckedAfterSec = time.Since(restartAt).Seconds()
-	r.SampleChecked = len(sample)
-	for _, s := range held {
-		if s > 0 {
-			r.SampleHeldAtRestart++
-		}
-	}
-	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
-	err = cl.waitReady(readyCtx)
-	cancel()
-	if err != nil {
-		return res, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
-	}
-	ev := aaeEvents{seenAlive: time.Since(restartAt)}
-	r.SeenAliveAfterSec = ev.seenAlive.Seconds()
-	// Gossip sees node 3 alive before the others' transport reaches it
-	// again (it fails fast for a while after failing to reach a down
-	// peer): a write made then would not reach node 3, which would miss
-	// it too. The workload starts once both can replicate to it.
-	if err := cl.waitReplicates(ctx, cfg.Bucket, []int{0, 1}, readyTimeout); err != nil {
-		return res, fmt.Errorf("bench: after restarting %s: %w", r.StoppedNode, err)
-	}
-	r.ReplicatesAfterSec = time.Since(restartAt).Seconds()
-	progress(cfg, "restart: %s held %d of %d sampled missing keys %.3f s after the restart; every node sees every member alive %.3f s after it; the others replicate to it %.3f s after it",
-		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, ev.seenAlive.Seconds(), r.ReplicatesAfterSec)
 
-	var conv *Phase
-	var wl time.Duration // workload start, from the restart
-	var logs []*writeLog
-	var end time.Duration
+	// The baseline: the workload on the same data and the same restarted
+	// node, with no anti-entropy anywhere.
+	var wtgt target
 	if cfg.Duration > 0 {
-		wtgt, err := newGRPCTarget(ctx, all, cfg.Bucket, cfg.Seed+1)
-		if err != nil {
+		if wtgt, err = newGRPCTarget(ctx, all, cfg.Bucket, cfg.Seed+1); err != nil {
 			return res, fmt.Errorf("bench: connecting: %w", err)
 		}
-		progress(cfg, "converge: workload %s with %d workers until the replicas are equal, then for %v more (at least %v in all)", cfg.Workload.Name, cfg.Concurrency, cfg.Duration, cfg.Duration)
-		wctx, stop := context.WithCancel(ctx)
-		wl = time.Since(restartAt)
-		done := make(chan aaeEvents, 1)
-		go func() {
-			// The workload goes on for --duration after convergence, the
-			// after window, and lasts --duration at least.
-			done <- watchConvergence(wctx, cfg, cl, restartAt, ev, func(now, conv time.Duration) bool {
-				return now-wl >= cfg.Duration && now-conv >= cfg.Duration
-			}, stop)
-		}()
-		var workers []*worker
-		conv, workers = runPhase(wctx, cfg, 5, restartAt.Add(wl), logEverything, workloadLoop(cfg, wtgt, keys))
-		end = time.Since(restartAt) - wl
-		stop()
-		ev = <-done
-		_ = wtgt.close()
-		for _, w := range workers {
-			logs = append(logs, w.log)
+		defer func() { _ = wtgt.close() }()
+		if err := runPausedWindow(ctx, cfg, cl, wtgt, keys, r); err != nil {
+			return res, err
 		}
-	} else {
-		progress(cfg, "converge: waiting until the replicas are equal, no workload")
-		ev = watchConvergence(ctx, cfg, cl, restartAt, ev, func(_, _ time.Duration) bool { return true }, func() {})
 	}
+
+	// Resume, and watch the replicas converge.
+	ev.resumed = time.Since(restartAt)
+	if err := cl.setAAEPaused(ctx, false, 0, 1, 2); err != nil {
+		return res, fmt.Errorf("bench: resuming anti-entropy: %w", err)
+	}
+	r.ResumedAfterSec = ev.resumed.Seconds()
+	progress(cfg, "resume: anti-entropy resumed on every node %.3f s after the restart", r.ResumedAfterSec)
+	ev, conv, t, wl := convergeWatched(ctx, cfg, cl, wtgt, keys, restartAt, ev)
 	res.Run = conv
 	if ev.err != nil {
 		return res, fmt.Errorf("bench: %w", ev.err)
@@ -375,8 +323,8 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 		r.setBytes(sumDeltas(ev.convCounters, before), ev.convCounters, before, ids, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
 	}
-	if cfg.Duration > 0 {
-		r.Workload.setConverging(mergeLogs(logs, end), wl, ev)
+	if t != nil {
+		r.Workload.setConverging(t, wl, ev)
 	}
 
 	// Once the workload is over, one poll must find every partition equal.
@@ -396,29 +344,213 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 	return res, nil
 }
 
-// runWindowedWorkload runs the workload for cfg.Duration, every operation
-// logged, and returns the phase and its window.
-func runWindowedWorkload(ctx context.Context, cfg Config, tgt target, keys *ScrambledZipfian, phase uint64) (*Phase, *WorkloadWindow) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
+// stopNode3 pauses anti-entropy on nodes 1 and 2, so that they start no
+// exchange until the resume (the baseline after the restart must have
+// none, and node 3 restarted paused still answers its peers' exchanges),
+// then stops node 3 (SIGTERM, or SIGKILL with --aae-kill so that it has
+// no saved trees) and waits until the others see it down.
+func stopNode3(ctx context.Context, cfg Config, cl *cluster, r *AAEReport) error {
+	if err := cl.setAAEPaused(ctx, true, 0, 1); err != nil {
+		return fmt.Errorf("bench: pausing anti-entropy on n1 and n2 before stopping %s: %w", r.StoppedNode, err)
+	}
+	progress(cfg, "pause: anti-entropy paused on n1 and n2")
+	r.StopSignal = cfg.AAE.stopSignal()
 	start := time.Now()
-	p, workers := runPhase(ctx, cfg, phase, start, logEverything, workloadLoop(cfg, tgt, keys))
+	if cfg.AAE.Kill {
+		if err := cl.kill(aaeStopped); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	} else {
+		clean, err := cl.stop(aaeStopped, aaeStopWait)
+		if err != nil {
+			return fmt.Errorf("bench: stopping %s: %w", r.StoppedNode, err)
+		}
+		r.StopClean = clean
+	}
+	r.StopSec = time.Since(start).Seconds()
+	progress(cfg, "stop: %s stopped (%s, clean: %v) in %.3f s", r.StoppedNode, r.StopSignal, r.StopClean, r.StopSec)
+	if err := cl.waitDown(ctx, aaeStopped, aaeStopWait); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+// writeMissing turns sloppy quorum off for the bucket, writes the records
+// from loaded on through nodes 1 and 2 while node 3 is down, counts the
+// hints stored meanwhile, and measures the stored size of a sample of the
+// missing objects; it returns the sample, which restartNode3 looks for on
+// node 3.
+func writeMissing(ctx context.Context, cfg Config, cl *cluster, r *AAEReport, loaded int) ([]uint64, error) {
+	if err := cl.setSloppy(ctx, cfg.Bucket, false, []int{0, 1}, aaeStopWait); err != nil {
+		return nil, fmt.Errorf("bench: turning sloppy quorum off for bucket %q: %w", cfg.Bucket, err)
+	}
+	preMissing, err := cl.counters(ctx, 0, 1)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	live, err := newGRPCTarget(ctx, cl.grpcAddrs(0, 1), cfg.Bucket, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench: connecting: %w", err)
+	}
+	progress(cfg, "missing: writing %d records (user%d to user%d) while %s is down, bucket %q with sloppy quorum off", cfg.Records-loaded, loaded, cfg.Records-1, r.StoppedNode, cfg.Bucket)
+	r.MissingWrites = runLoadRange(ctx, cfg, live, 3, uint64(loaded), uint64(cfg.Records))
+	_ = live.close()
+	r.Missing = r.MissingWrites.Ops
+	if err := interrupted(ctx); err != nil {
+		return nil, fmt.Errorf("bench: interrupted while writing the missing records: %w", err)
+	}
+	postMissing, err := cl.counters(ctx, 0, 1)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	r.HintsStored = int64(sumDeltas(postMissing, preMissing).HintsStored)
+	sample := sampleKeys(uint64(loaded), uint64(cfg.Records), aaeSampleKeys)
+	sizes, err := cl.storedSizes(ctx, 0, cfg.Bucket, sample)
+	if err != nil {
+		return nil, fmt.Errorf("bench: measuring the stored size of the missing objects: %w", err)
+	}
+	r.Object = newObjectSize(sizes, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
+	return sample, nil
+}
+
+// restartNode3 starts node 3 again with anti-entropy paused (for this
+// life only: a later restart would not be), looks for the sampled missing
+// keys on it as soon as it answers, waits until it is back in the cluster
+// and the others can replicate to it, and checks that every node says its
+// anti-entropy is paused. Times are from restartAt.
+func restartNode3(ctx context.Context, cfg Config, cl *cluster, r *AAEReport, sample []uint64, restartAt time.Time) (aaeEvents, error) {
+	if err := cl.restart(aaeStopped, aaePausedArg); err != nil {
+		return aaeEvents{}, fmt.Errorf("bench: %w", err)
+	}
+	progress(cfg, "restart: %s started again with anti-entropy paused (%s)", r.StoppedNode, aaePausedArg)
+	// Look for the sampled missing keys on node 3 as soon as it answers,
+	// before any exchange can have repaired them.
+	if err := cl.waitHTTP(ctx, aaeStopped, readyTimeout); err != nil {
+		return aaeEvents{}, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
+	}
+	held, err := cl.storedSizes(ctx, aaeStopped, cfg.Bucket, sample)
+	if err != nil {
+		return aaeEvents{}, fmt.Errorf("bench: looking for missing keys on %s: %w", r.StoppedNode, err)
+	}
+	r.SampleCheckedAfterSec = time.Since(restartAt).Seconds()
+	r.SampleChecked = len(sample)
+	for _, s := range held {
+		if s > 0 {
+			r.SampleHeldAtRestart++
+		}
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	err = cl.waitReady(readyCtx)
+	cancel()
+	if err != nil {
+		return aaeEvents{}, fmt.Errorf("bench: restarting %s: %w", r.StoppedNode, err)
+	}
+	ev := aaeEvents{seenAlive: time.Since(restartAt)}
+	r.SeenAliveAfterSec = ev.seenAlive.Seconds()
+	// Gossip sees node 3 alive before the others' transport reaches it
+	// again (it fails fast for a while after failing to reach a down
+	// peer): a write made then would not reach node 3, which would miss
+	// it too. The workload starts once both can replicate to it.
+	if err := cl.waitReplicates(ctx, cfg.Bucket, []int{0, 1}, readyTimeout); err != nil {
+		return ev, fmt.Errorf("bench: after restarting %s: %w", r.StoppedNode, err)
+	}
+	r.ReplicatesAfterSec = time.Since(restartAt).Seconds()
+	sts, err := cl.checkPaused(ctx)
+	if err != nil {
+		return ev, fmt.Errorf("bench: after restarting %s: %w", r.StoppedNode, err)
+	}
+	r.TreesBuiltAtStart = sts[aaeStopped].TreesBuilt
+	progress(cfg, "restart: %s held %d of %d sampled missing keys %.3f s after the restart; every node sees every member alive %.3f s after it; the others replicate to it %.3f s after it; it has %d of %d trees built, anti-entropy paused on every node",
+		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, ev.seenAlive.Seconds(), r.ReplicatesAfterSec, r.TreesBuiltAtStart, len(sts[aaeStopped].Partitions))
+	return ev, nil
+}
+
+// runPausedWindow runs the baseline: the workload for cfg.Duration right
+// after the restart with anti-entropy paused on every node, so that the
+// converging window is compared with the same data and the same restarted
+// node without anti-entropy. It reads every node's counters around it:
+// with every node paused no anti-entropy byte may move, and the report
+// says whether any did.
+func runPausedWindow(ctx context.Context, cfg Config, cl *cluster, tgt target, keys *ScrambledZipfian, r *AAEReport) error {
+	progress(cfg, "paused: workload %s for %v with %d workers, anti-entropy paused on every node (the baseline)", cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
+	before, err := cl.counters(ctx, 0, 1, 2)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	phase, w := runWindowedWorkload(ctx, cfg, tgt, keys, 6, "paused")
+	after, err := cl.counters(ctx, 0, 1, 2)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	r.Paused = phase
+	r.Workload.setPaused(w, sumDeltas(after, before))
+	if !r.Workload.PausedQuiet {
+		progress(cfg, "paused: WARNING: anti-entropy sent %d bytes while paused on every node", sumInts(r.Workload.PausedAAEBytes))
+	}
+	if err := interrupted(ctx); err != nil {
+		return fmt.Errorf("bench: interrupted during the workload with anti-entropy paused: %w", err)
+	}
+	return nil
+}
+
+// convergeWatched runs the workload on tgt (none if cfg.Duration is 0)
+// from the resume while watching the replicas converge, until they have
+// and the workload has run cfg.Duration past that (and cfg.Duration in
+// all). It returns what the watch saw, the workload's phase and timeline,
+// and the workload's start as an offset from restartAt.
+func convergeWatched(ctx context.Context, cfg Config, cl *cluster, tgt target, keys *ScrambledZipfian, restartAt time.Time, ev aaeEvents) (aaeEvents, *Phase, *timeline, time.Duration) {
+	if cfg.Duration == 0 {
+		progress(cfg, "converge: waiting until the replicas are equal, no workload")
+		return watchConvergence(ctx, cfg, cl, restartAt, ev, func(_, _ time.Duration) bool { return true }, func() {}), nil, nil, 0
+	}
+	progress(cfg, "converge: workload %s with %d workers until the replicas are equal, then for %v more (at least %v in all)", cfg.Workload.Name, cfg.Concurrency, cfg.Duration, cfg.Duration)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wl := time.Since(restartAt)
+	done := make(chan aaeEvents, 1)
+	go func() {
+		// The workload goes on for --duration after convergence, the
+		// after window, and lasts --duration at least.
+		done <- watchConvergence(wctx, cfg, cl, restartAt, ev, func(now, conv time.Duration) bool {
+			return now-wl >= cfg.Duration && now-conv >= cfg.Duration
+		}, stop)
+	}()
+	conv, workers := runPhase(wctx, cfg, 5, restartAt.Add(wl), logEverything, workloadLoop(cfg, tgt, keys))
+	end := time.Since(restartAt) - wl
+	stop()
+	ev = <-done
+	return ev, conv, mergeLogs(logsOf(workers), end), wl
+}
+
+// logsOf returns the workers' logs.
+func logsOf(workers []*worker) []*writeLog {
 	logs := make([]*writeLog, len(workers))
 	for i, w := range workers {
 		logs[i] = w.log
 	}
-	t := mergeLogs(logs, time.Since(start))
-	return p, windowOf("before", t.window(0, t.end), 0)
+	return logs
+}
+
+// runWindowedWorkload runs the workload for cfg.Duration as phase, every
+// operation logged, and returns the phase and its window, named name.
+func runWindowedWorkload(ctx context.Context, cfg Config, tgt target, keys *ScrambledZipfian, phase uint64, name string) (*Phase, *WorkloadWindow) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	p, workers := runPhase(ctx, cfg, phase, start, logEverything, workloadLoop(cfg, tgt, keys))
+	t := mergeLogs(logsOf(workers), time.Since(start))
+	return p, windowOf(name, t, 0, t.end)
 }
 
 // watchConvergence polls the nodes every aaePollInterval until every
 // partition has been seen equal on every node and done(now, converged at)
-// says the workload may end, or the run's timeout passes; it then calls
-// stop. Times are offsets from restartAt.
+// says the workload may end, or the run's timeout passes (counted from
+// the resume, ev.resumed); it then calls stop. Times are offsets from
+// restartAt.
 func watchConvergence(ctx context.Context, cfg Config, cl *cluster, restartAt time.Time, ev aaeEvents, done func(now, conv time.Duration) bool, stop func()) aaeEvents {
 	defer stop()
 	ev.conv = newConvergence()
-	deadline := cfg.AAE.timeout()
+	deadline := ev.resumed + cfg.AAE.timeout()
 	failures := 0
 	for {
 		if !sleep(ctx, aaePollInterval) {
@@ -460,7 +592,7 @@ func watchConvergence(ctx context.Context, cfg Config, cl *cluster, restartAt ti
 					return ev
 				}
 				ev.convCounters = c
-				progress(cfg, "converge: every partition seen equal on every node %.3f s after the restart", ev.conv.at.Seconds())
+				progress(cfg, "converge: every partition seen equal on every node %.3f s after the restart, %.3f s after the resume", ev.conv.at.Seconds(), (ev.conv.at - ev.resumed).Seconds())
 				if ev.buildSeconds == 0 {
 					if c, err := cl.counters(ctx, aaeStopped); err == nil {
 						ev.buildSeconds = c[0].BuildSeconds
@@ -473,7 +605,7 @@ func watchConvergence(ctx context.Context, cfg Config, cl *cluster, restartAt ti
 		}
 		if now >= deadline {
 			ev.timedOut = true
-			progress(cfg, "converge: replicas not equal %v after the restart; giving up", deadline)
+			progress(cfg, "converge: replicas not equal %v after the resume; giving up", cfg.AAE.timeout())
 			return ev
 		}
 	}
@@ -484,8 +616,12 @@ func watchConvergence(ctx context.Context, cfg Config, cl *cluster, restartAt ti
 type aaeStatus struct {
 	Node            string  `json:"node"`
 	IntervalSeconds float64 `json:"interval_seconds"`
-	TreesBuilt      int     `json:"trees_built"`
-	Partitions      []struct {
+	// Paused: the node's anti-entropy is paused (--aae-paused, or POST
+	// /v1/debug/aae/pause); absent, as false, from servers that cannot
+	// pause it.
+	Paused     bool `json:"paused"`
+	TreesBuilt int  `json:"trees_built"`
+	Partitions []struct {
 		Partition int    `json:"partition"`
 		Root      string `json:"root"`
 	} `json:"partitions"`
@@ -503,6 +639,32 @@ func (c *cluster) grpcAddrs(nodes ...int) []string {
 // request sends one request to node i's HTTP API and returns the body of
 // a 2xx answer.
 func (c *cluster) request(ctx context.Context, i int, method, path string, body []byte) ([]byte, error) {
+	a, err := c.send(ctx, i, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	if a.code/100 != 2 {
+		return nil, a.err()
+	}
+	return a.body, nil
+}
+
+// answer is a node's answer to one request.
+type answer struct {
+	node, method, path string
+	code               int
+	status             string // e.g. "404 Not Found"
+	body               []byte
+}
+
+// err describes an answer that is not the one wanted.
+func (a answer) err() error {
+	return fmt.Errorf("%s %s on %s: %s: %s", a.method, a.path, a.node, a.status, bytes.TrimSpace(a.body))
+}
+
+// send sends one request to node i's HTTP API and returns its answer,
+// whatever its status; an error is a request that got no answer.
+func (c *cluster) send(ctx context.Context, i int, method, path string, body []byte) (answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, aaeHTTPTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -511,24 +673,78 @@ func (c *cluster) request(ctx context.Context, i int, method, path string, body 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.nodes[i].httpAddr+path, rd)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
+		return answer{}, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
+		return answer{}, fmt.Errorf("%s %s on %s: %w", method, path, c.nodes[i].id, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s %s on %s: %s: %s", method, path, c.nodes[i].id, resp.Status, bytes.TrimSpace(raw))
+	return answer{node: c.nodes[i].id, method: method, path: path, code: resp.StatusCode, status: resp.Status, body: raw}, nil
+}
+
+// aaePausedArg starts a node with anti-entropy paused: no scheduled
+// exchange and no tree build until POST /v1/debug/aae/resume (it still
+// answers its peers' exchanges).
+const aaePausedArg = "--aae-paused"
+
+// setAAEPaused pauses or resumes anti-entropy on each of nodes in turn
+// (POST /v1/debug/aae/pause or .../resume) and checks that each answers
+// 200 with {"paused": paused}: a server that cannot pause would make the
+// baseline a window with anti-entropy, so anything else ends the run.
+func (c *cluster) setAAEPaused(ctx context.Context, paused bool, nodes ...int) error {
+	path := "/v1/debug/aae/resume"
+	if paused {
+		path = "/v1/debug/aae/pause"
 	}
-	return raw, nil
+	for _, i := range nodes {
+		a, err := c.send(ctx, i, http.MethodPost, path, nil)
+		if err != nil {
+			return err
+		}
+		if err := checkPauseAnswer(a, paused); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPauseAnswer checks a node's answer to POST /v1/debug/aae/pause or
+// .../resume: 200 and {"paused": want}.
+func checkPauseAnswer(a answer, want bool) error {
+	if a.code != http.StatusOK {
+		return fmt.Errorf("%w (want 200: does this tutti server support pausing anti-entropy?)", a.err())
+	}
+	var st struct {
+		Paused *bool `json:"paused"`
+	}
+	if err := json.Unmarshal(a.body, &st); err != nil || st.Paused == nil || *st.Paused != want {
+		return fmt.Errorf("%s %s on %s answered %s, want {\"paused\": %v}", a.method, a.path, a.node, bytes.TrimSpace(a.body), want)
+	}
+	return nil
+}
+
+// checkPaused asks every node for its anti-entropy state and checks that
+// each says it is paused, so that the window run next is a baseline with
+// no anti-entropy; it returns the answers.
+func (c *cluster) checkPaused(ctx context.Context) ([]aaeStatus, error) {
+	sts, err := c.aaeStatuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, st := range sts {
+		if !st.Paused {
+			return nil, fmt.Errorf("%s does not say its anti-entropy is paused (GET /v1/debug/aae: \"paused\" false or absent)", c.nodes[i].id)
+		}
+	}
+	return sts, nil
 }
 
 func (c *cluster) getJSON(ctx context.Context, i int, path string, v any) error {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
@@ -35,6 +36,11 @@ func objectStep(step string) bool { return step == "fetch" || step == "push" }
 // top).
 const objectBound = 3
 
+// p99Bound is the issue's bound on the foreground cost of the exchanges:
+// the workload's p99 while the replicas converge at most this many times
+// its p99 with anti-entropy paused (within 20%).
+const p99Bound = 1.2
+
 // AAEReport is what an anti-entropy run measured, as Result.AAE. Times
 // ending in _s are seconds; those ending in _after_s are from the restart
 // of the stopped node unless their name says otherwise. docs/bench.md
@@ -57,20 +63,30 @@ type AAEReport struct {
 	// servers themselves.
 	IntervalSec float64 `json:"aae_interval_s"`
 	Exchanges   string  `json:"exchanges"`
+	// AAEShare is the servers' --aae-share as the run passed it; 0: their
+	// default.
+	AAEShare float64 `json:"aae_share,omitempty"`
 	// SettleSec is how long the run waited, before the stop, for one poll
 	// that found every partition equal on every node.
 	SettleSec float64 `json:"settle_s"`
-	// StopSec is SIGTERM to exit; StopClean false means the node had to be
-	// killed.
-	StopSec   float64 `json:"stop_s"`
-	StopClean bool    `json:"stop_clean"`
+	// StopSignal is how StoppedNode was stopped, once anti-entropy was
+	// paused on the other nodes: "SIGTERM" (it saves its trees and loads
+	// them at its restart) or "SIGKILL" (--aae-kill: it must rebuild them,
+	// at the resume). StopSec is the signal to exit; StopClean says the
+	// node exited on its own after SIGTERM (false: it had to be killed,
+	// and always false after SIGKILL).
+	StopSignal string  `json:"stop_signal"`
+	StopSec    float64 `json:"stop_s"`
+	StopClean  bool    `json:"stop_clean"`
 	// HintsStored is tutti_hints_stored_total over the live nodes during
 	// the missing writes: 0 with sloppy quorum off.
 	HintsStored int64 `json:"hints_stored"`
-	// Before and MissingWrites are the workload before the stop and the
-	// writes of the missing records.
+	// Before, MissingWrites and Paused are the workload before the stop,
+	// the writes of the missing records, and the workload after the
+	// restart with anti-entropy paused on every node.
 	Before        *Phase     `json:"before,omitempty"`
 	MissingWrites *Phase     `json:"missing_writes,omitempty"`
+	Paused        *Phase     `json:"paused,omitempty"`
 	Object        ObjectSize `json:"object"`
 	// Spread is where the missing keys are: partitions, branches and
 	// segments (tree leaves) holding at least one.
@@ -86,19 +102,34 @@ type AAEReport struct {
 	SeenAliveAfterSec float64 `json:"seen_alive_after_s"`
 	// ReplicatesAfterSec is when a write with w=all coordinated by each of
 	// the other nodes first succeeded: when they could replicate to the
-	// restarted node again. The workload after the restart starts then.
+	// restarted node again. The paused window starts then.
 	ReplicatesAfterSec float64 `json:"replicates_after_s"`
+	// TreesBuiltAtStart is how many trees the restarted node had built in
+	// a poll made then, anti-entropy still paused: it builds none while
+	// paused, so these are the trees it loaded from disk (all of them
+	// after SIGTERM, none after SIGKILL).
+	TreesBuiltAtStart int `json:"trees_built_at_start"`
+	// ResumedAfterSec is when the run resumed anti-entropy on every node,
+	// after the paused window (at once without a workload): the
+	// exchanges, the converging window and the ..._after_resume_s times
+	// start then.
+	ResumedAfterSec float64 `json:"resumed_after_s"`
 	// TreeBuildSec is the restarted node's tutti_aae_tree_build_seconds;
-	// TreesBuiltAfterSec the first poll that found all its trees built.
-	TreeBuildSec       *float64 `json:"tree_build_s,omitempty"`
-	TreesBuiltAfterSec *float64 `json:"trees_built_after_s,omitempty"`
+	// TreesBuiltAfterSec the first poll after the resume that found all
+	// its trees built.
+	TreeBuildSec             *float64 `json:"tree_build_s,omitempty"`
+	TreesBuiltAfterSec       *float64 `json:"trees_built_after_s,omitempty"`
+	TreesBuiltAfterResumeSec *float64 `json:"trees_built_after_resume_s,omitempty"`
 	// Converged: every partition was seen with equal roots on every node
-	// (each in some poll) ConvergedAfterSec after the restart; the
-	// first poll in which all were equal at once came AllEqualAfterSec
-	// after it.
-	Converged         bool     `json:"converged"`
-	ConvergedAfterSec *float64 `json:"converged_after_s,omitempty"`
-	AllEqualAfterSec  *float64 `json:"all_equal_after_s,omitempty"`
+	// (each in some poll) ConvergedAfterSec after the restart,
+	// ConvergedAfterResumeSec after the resume; the first poll in which
+	// all were equal at once came AllEqualAfterSec after the restart,
+	// AllEqualAfterResumeSec after the resume.
+	Converged               bool     `json:"converged"`
+	ConvergedAfterSec       *float64 `json:"converged_after_s,omitempty"`
+	ConvergedAfterResumeSec *float64 `json:"converged_after_resume_s,omitempty"`
+	AllEqualAfterSec        *float64 `json:"all_equal_after_s,omitempty"`
+	AllEqualAfterResumeSec  *float64 `json:"all_equal_after_resume_s,omitempty"`
 	// FinalAllEqual: once the workload was over, a poll found every
 	// partition equal on every node, FinalAllEqualAfterSec after its end.
 	FinalAllEqual         bool     `json:"final_all_equal"`
@@ -188,19 +219,34 @@ type FullScan struct {
 }
 
 // AAEWorkload is the concurrent workload's throughput and latency, in
-// three windows of one run: with every node up before the stop (before),
-// after the restart until the replicas were seen converged (converging),
-// and from then on for at least the workload's duration (after).
+// four windows of one run: with every node up before the stop (before);
+// after the restart with anti-entropy paused on every node (paused, the
+// baseline: same data, same restarted node, no anti-entropy); from the
+// resume until the replicas were seen converged (converging); and from
+// then on for at least the workload's duration (after).
 type AAEWorkload struct {
 	Before     *WorkloadWindow `json:"before"`
+	Paused     *WorkloadWindow `json:"paused,omitempty"`
 	Converging *WorkloadWindow `json:"converging,omitempty"`
 	After      *WorkloadWindow `json:"after,omitempty"`
+	// ThroughputRatioPaused and P99RatioPaused are the converging
+	// window's ops/s and p99 divided by the paused window's: the
+	// foreground cost of the exchanges. P99BoundMet says the converging
+	// p99 was within 20% of the paused one (ratio <= 1.2). OpRatiosPaused
+	// are the same ratios operation by operation.
+	ThroughputRatioPaused *float64           `json:"throughput_ratio_paused,omitempty"`
+	P99RatioPaused        *float64           `json:"p99_ratio_paused,omitempty"`
+	P99BoundMet           *bool              `json:"p99_bound_met,omitempty"`
+	OpRatiosPaused        map[string]OpRatio `json:"op_ratios_paused,omitempty"`
 	// ThroughputRatio and P99Ratio are the converging window's ops/s and
-	// p99 divided by the before window's; ...After by the after window's.
-	ThroughputRatio      *float64 `json:"throughput_ratio,omitempty"`
-	P99Ratio             *float64 `json:"p99_ratio,omitempty"`
-	ThroughputRatioAfter *float64 `json:"throughput_ratio_after,omitempty"`
-	P99RatioAfter        *float64 `json:"p99_ratio_after,omitempty"`
+	// p99 divided by the before window's; ...After by the after window's;
+	// OpRatios and OpRatiosAfter the same operation by operation.
+	ThroughputRatio      *float64           `json:"throughput_ratio,omitempty"`
+	P99Ratio             *float64           `json:"p99_ratio,omitempty"`
+	ThroughputRatioAfter *float64           `json:"throughput_ratio_after,omitempty"`
+	P99RatioAfter        *float64           `json:"p99_ratio_after,omitempty"`
+	OpRatios             map[string]OpRatio `json:"op_ratios,omitempty"`
+	OpRatiosAfter        map[string]OpRatio `json:"op_ratios_after,omitempty"`
 	// BeforeAAEBytes and AfterAAEBytes are the anti-entropy traffic by
 	// step during the before window and from convergence to the end of
 	// the run: the scheduled exchanges of replicas that miss nothing,
@@ -211,58 +257,155 @@ type AAEWorkload struct {
 	AfterAAEBytes     map[string]int64 `json:"after_aae_bytes,omitempty"`
 	BeforeReadRepairs int64            `json:"before_read_repairs"`
 	AfterReadRepairs  int64            `json:"after_read_repairs"`
+	// PausedAAEBytes and PausedReadRepairs are the same over the paused
+	// window, every node's counters read right before and after it;
+	// PausedQuiet says no anti-entropy byte moved, as none should with
+	// every node paused (false: the baseline is not one without
+	// anti-entropy).
+	PausedAAEBytes    map[string]int64 `json:"paused_aae_bytes,omitempty"`
+	PausedReadRepairs int64            `json:"paused_read_repairs"`
+	PausedQuiet       bool             `json:"paused_quiet"`
+}
+
+// OpRatio is one operation's ops/s and p99 in one window divided by its
+// ops/s and p99 in another.
+type OpRatio struct {
+	ThroughputRatio float64 `json:"throughput_ratio"`
+	P99Ratio        float64 `json:"p99_ratio"`
 }
 
 // WorkloadWindow is every operation (reads and updates together) that
-// completed in a stretch of a workload. Times are seconds from the start
-// of the workload.
+// completed in a stretch of a workload, and each operation's share.
+// Times are seconds from the start of the workload.
 type WorkloadWindow struct {
-	Name      string  `json:"name"`
-	FromSec   float64 `json:"from_s"`
-	ToSec     float64 `json:"to_s"`
+	Name       string               `json:"name"`
+	FromSec    float64              `json:"from_s"`
+	ToSec      float64              `json:"to_s"`
+	Ops        int64                `json:"ops"`
+	OpsPerSec  float64              `json:"ops_per_sec"`
+	Errors     int64                `json:"errors"`
+	Latency    Latency              `json:"latency_ms"`
+	Operations map[string]*WindowOp `json:"operations,omitempty"`
+}
+
+// WindowOp is one operation's share of a workload window: "read" or
+// "update".
+type WindowOp struct {
 	Ops       int64   `json:"ops"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	Errors    int64   `json:"errors"`
 	Latency   Latency `json:"latency_ms"`
 }
 
-func windowOf(name string, w windowStats, offset time.Duration) *WorkloadWindow {
+// windowOf summarizes the operations of t that ended in [from, to), all
+// together and operation by operation.
+func windowOf(name string, t *timeline, from, to time.Duration) *WorkloadWindow {
+	w := t.window(from, to)
 	return &WorkloadWindow{
-		Name: name, FromSec: (w.from + offset).Seconds(), ToSec: (w.to + offset).Seconds(),
+		Name: name, FromSec: from.Seconds(), ToSec: to.Seconds(),
 		Ops: w.writes, OpsPerSec: w.perSecond(), Errors: w.failed, Latency: latencyOf(&w.latencies),
+		Operations: opsOf(t, from, to),
 	}
 }
 
-// setConverging cuts the workload that ran from wl after the restart into
-// the converging and after windows, and compares the converging one with
-// the other two.
+// opsOf splits the operations of t that ended in [from, to) by
+// operation; an operation with neither success nor failure there is
+// absent.
+func opsOf(t *timeline, from, to time.Duration) map[string]*WindowOp {
+	var lat [numOpKinds]histogram
+	var failed [numOpKinds]int64
+	for _, s := range t.okIn(from, to) {
+		lat[s.op].record(s.latency)
+	}
+	for _, f := range t.failedIn(from, to) {
+		failed[f.op]++
+	}
+	ops := map[string]*WindowOp{}
+	for k := range numOpKinds {
+		n := int64(lat[k].total)
+		if n == 0 && failed[k] == 0 {
+			continue
+		}
+		op := &WindowOp{Ops: n, Errors: failed[k], Latency: latencyOf(&lat[k])}
+		if secs := (to - from).Seconds(); secs > 0 {
+			op.OpsPerSec = float64(n) / secs
+		}
+		ops[k.String()] = op
+	}
+	return ops
+}
+
+// setPaused records the paused window and every node's counters' deltas
+// over it.
+func (w *AAEWorkload) setPaused(win *WorkloadWindow, delta aaeCounters) {
+	w.Paused = win
+	w.PausedAAEBytes = intMap(delta.Bytes)
+	w.PausedReadRepairs = int64(math.Round(delta.ReadRepairs))
+	w.PausedQuiet = sumInts(w.PausedAAEBytes) == 0
+}
+
+// setConverging cuts the workload that ran from wl after the restart (the
+// resume) into the converging and after windows, and compares the
+// converging one with the paused, before and after ones.
 func (w *AAEWorkload) setConverging(t *timeline, wl time.Duration, ev aaeEvents) {
 	cut := t.end
 	if ev.conv != nil && ev.conv.converged() {
 		cut = min(max(ev.conv.at-wl, 0), t.end)
 	}
-	w.Converging = windowOf("converging", t.window(0, cut), 0)
+	w.Converging = windowOf("converging", t, 0, cut)
 	if cut < t.end {
-		w.After = windowOf("after", t.window(cut, t.end), 0)
+		w.After = windowOf("after", t, cut, t.end)
+	}
+	w.ThroughputRatioPaused, w.P99RatioPaused = compareWindows(w.Converging, w.Paused)
+	w.OpRatiosPaused = compareOps(w.Converging, w.Paused)
+	w.P99BoundMet = nil
+	if w.P99RatioPaused != nil {
+		met := *w.P99RatioPaused <= p99Bound
+		w.P99BoundMet = &met
 	}
 	w.ThroughputRatio, w.P99Ratio = compareWindows(w.Converging, w.Before)
+	w.OpRatios = compareOps(w.Converging, w.Before)
 	w.ThroughputRatioAfter, w.P99RatioAfter = compareWindows(w.Converging, w.After)
+	w.OpRatiosAfter = compareOps(w.Converging, w.After)
 }
 
 // compareWindows returns w's ops/s and p99 divided by base's, or nils if
-// either has no operation.
+// either has no operation (or base no throughput or latency to divide
+// by: JSON has no infinity).
 func compareWindows(w, base *WorkloadWindow) (tput, p99 *float64) {
-	if w == nil || base == nil || w.Ops == 0 || base.Ops == 0 {
+	if w == nil || base == nil || w.Ops == 0 || base.Ops == 0 || base.OpsPerSec <= 0 || base.Latency.P99 <= 0 {
 		return nil, nil
 	}
 	t, p := w.OpsPerSec/base.OpsPerSec, w.Latency.P99/base.Latency.P99
 	return &t, &p
 }
 
-// setConvergence records what the watch saw.
+// compareOps compares w with base operation by operation, for each
+// operation both completed at least once; nil if there is none.
+func compareOps(w, base *WorkloadWindow) map[string]OpRatio {
+	if w == nil || base == nil {
+		return nil
+	}
+	out := map[string]OpRatio{}
+	for name, op := range w.Operations {
+		b := base.Operations[name]
+		if b == nil || op.Ops == 0 || b.Ops == 0 || b.OpsPerSec <= 0 || b.Latency.P99 <= 0 {
+			continue
+		}
+		out[name] = OpRatio{ThroughputRatio: op.OpsPerSec / b.OpsPerSec, P99Ratio: op.Latency.P99 / b.Latency.P99}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// setConvergence records what the watch saw, from the restart and from
+// the resume.
 func (r *AAEReport) setConvergence(ev aaeEvents) {
 	if ev.treesSeen {
 		r.TreesBuiltAfterSec = seconds(ev.treesBuilt)
+		r.TreesBuiltAfterResumeSec = seconds(ev.treesBuilt - ev.resumed)
 	}
 	if ev.buildSeconds > 0 {
 		b := ev.buildSeconds
@@ -272,9 +415,11 @@ func (r *AAEReport) setConvergence(ev aaeEvents) {
 		if c.converged() {
 			r.Converged = true
 			r.ConvergedAfterSec = seconds(c.at)
+			r.ConvergedAfterResumeSec = seconds(c.at - ev.resumed)
 		}
 		if c.allEqualSeen {
 			r.AllEqualAfterSec = seconds(c.allEqualAt)
+			r.AllEqualAfterResumeSec = seconds(c.allEqualAt - ev.resumed)
 		}
 	}
 }
@@ -569,33 +714,65 @@ func (c *convergence) observe(now time.Duration, sts []aaeStatus) {
 
 // writeText writes the report for people.
 func (r *AAEReport) writeText(b *strings.Builder) error {
+	r.writeHead(b)
+	r.writeTimes(b)
+	if err := r.writeBytes(b); err != nil {
+		return err
+	}
+	if w := r.Workload; w != nil {
+		if err := w.writeText(b, r.Bytes.ReadRepairs); err != nil {
+			return err
+		}
+	}
+	if r.ClusterDir != "" {
+		fmt.Fprintf(b, "node logs and data kept in %s\n", r.ClusterDir)
+	}
+	return nil
+}
+
+// writeHead writes the settings, the stop and the missing objects.
+func (r *AAEReport) writeHead(b *strings.Builder) {
 	interval := "their default"
 	if r.IntervalSec > 0 {
 		interval = (time.Duration(r.IntervalSec * float64(time.Second))).String()
 	}
-	fmt.Fprintf(b, "anti-entropy: %d nodes (N=%d, Q=%d); %d records of %d bytes; %s stopped (SIGTERM, clean: %v, %.3f s) and %d records (%.4g%%) written while it was down, sloppy quorum off (%d hints stored)\n",
-		r.Nodes, r.N, r.Partitions, r.Records, r.ValueSize, r.StoppedNode, r.StopClean, r.StopSec, r.Missing, 100*r.MissingFraction, r.HintsStored)
-	fmt.Fprintf(b, "  missing keys in %d partitions, %d branches, %d segments; exchanges %s by the servers (anti-entropy interval %s)\n",
-		r.Spread.Partitions, r.Spread.Branches, r.Spread.Segments, r.Exchanges, interval)
+	share := "their default"
+	if r.AAEShare > 0 {
+		share = strconv.FormatFloat(r.AAEShare, 'g', -1, 64)
+	}
+	fmt.Fprintf(b, "anti-entropy: %d nodes (N=%d, Q=%d); %d records of %d bytes; anti-entropy paused on the others, then %s stopped (%s) and %d records (%.4g%%) written while it was down, sloppy quorum off (%d hints stored)\n",
+		r.Nodes, r.N, r.Partitions, r.Records, r.ValueSize, r.StoppedNode, r.stopText(), r.Missing, 100*r.MissingFraction, r.HintsStored)
+	fmt.Fprintf(b, "  missing keys in %d partitions, %d branches, %d segments; exchanges %s by the servers (anti-entropy interval %s, share %s)\n",
+		r.Spread.Partitions, r.Spread.Branches, r.Spread.Segments, r.Exchanges, interval, share)
 	o := r.Object
 	fmt.Fprintf(b, "  missing objects: %d bytes = %d keys x (encoded object %.1f B, mean of %d sampled, %d-%d; + bucket %d B + key %.2f B)\n",
 		o.MissingBytes, r.Missing, o.EncodedMean, o.Sampled, o.EncodedMin, o.EncodedMax, o.BucketBytes, o.KeyBytesMean)
-	fmt.Fprintf(b, "  restart: %s held %d of %d sampled missing keys %.3f s after it; every node saw it alive %.3f s after it, and could replicate to it %.3f s after it\n",
-		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, r.SeenAliveAfterSec, r.ReplicatesAfterSec)
-	b.WriteString("  trees: ")
-	if r.TreeBuildSec != nil {
-		fmt.Fprintf(b, "built in %.3f s (tutti_aae_tree_build_seconds)", *r.TreeBuildSec)
-	} else {
-		b.WriteString("build time not seen")
+}
+
+// stopText says how the node was stopped.
+func (r *AAEReport) stopText() string {
+	if r.StopSignal == "SIGKILL" {
+		return fmt.Sprintf("SIGKILL, %.3f s: no trees saved", r.StopSec)
 	}
-	if r.TreesBuiltAfterSec != nil {
-		fmt.Fprintf(b, ", seen built %.3f s after the restart", *r.TreesBuiltAfterSec)
+	return fmt.Sprintf("%s, clean: %v, %.3f s", cmp.Or(r.StopSignal, "SIGTERM"), r.StopClean, r.StopSec)
+}
+
+// writeTimes writes the restart, the resume, the trees and the
+// convergence, saying for each time whether it is from the restart or
+// from the resume.
+func (r *AAEReport) writeTimes(b *strings.Builder) {
+	fmt.Fprintf(b, "  restart: %s restarted with anti-entropy paused; it held %d of %d sampled missing keys %.3f s after it; every node saw it alive %.3f s after it, and could replicate to it %.3f s after it; trees it loaded at its start: %d of %d\n",
+		r.StoppedNode, r.SampleHeldAtRestart, r.SampleChecked, r.SampleCheckedAfterSec, r.SeenAliveAfterSec, r.ReplicatesAfterSec, r.TreesBuiltAtStart, r.Partitions)
+	fmt.Fprintf(b, "  resume: anti-entropy resumed on every node %.3f s after the restart", r.ResumedAfterSec)
+	if r.Workload != nil && r.Workload.Paused != nil {
+		b.WriteString(", after the paused window")
 	}
-	b.WriteString("\n")
-	if r.Converged {
-		fmt.Fprintf(b, "  converged: every partition seen with equal roots on every node %.3f s after the restart", *r.ConvergedAfterSec)
+	b.WriteString("; times below are from the restart, and from the resume\n")
+	r.writeTrees(b)
+	if r.Converged && r.ConvergedAfterSec != nil {
+		fmt.Fprintf(b, "  converged: every partition seen with equal roots on every node %s", afterBoth(r.ConvergedAfterSec, r.ConvergedAfterResumeSec))
 		if r.AllEqualAfterSec != nil {
-			fmt.Fprintf(b, " (all in one poll: %.3f s)", *r.AllEqualAfterSec)
+			fmt.Fprintf(b, " (all in one poll: %s)", afterBoth(r.AllEqualAfterSec, r.AllEqualAfterResumeSec))
 		}
 		b.WriteString("\n")
 	} else {
@@ -606,7 +783,31 @@ func (r *AAEReport) writeText(b *strings.Builder) error {
 	} else {
 		b.WriteString("  after the workload: NOT every partition equal in one poll\n")
 	}
+}
 
+// writeTrees writes how the restarted node got its trees: loaded at its
+// start (then the first poll after the resume finds them built, which
+// says nothing of a build), or built.
+func (r *AAEReport) writeTrees(b *strings.Builder) {
+	b.WriteString("  trees: ")
+	if r.Partitions > 0 && r.TreesBuiltAtStart == r.Partitions && r.TreeBuildSec == nil {
+		fmt.Fprintf(b, "all %d loaded at its start, none built\n", r.Partitions)
+		return
+	}
+	if r.TreeBuildSec != nil {
+		fmt.Fprintf(b, "built in %.3f s (tutti_aae_tree_build_seconds)", *r.TreeBuildSec)
+	} else {
+		b.WriteString("build time not seen")
+	}
+	if r.TreesBuiltAfterSec != nil {
+		fmt.Fprintf(b, ", seen built %s", afterBoth(r.TreesBuiltAfterSec, r.TreesBuiltAfterResumeSec))
+	}
+	b.WriteString("\n")
+}
+
+// writeBytes writes the anti-entropy traffic against the missing objects
+// and against a repair without trees.
+func (r *AAEReport) writeBytes(b *strings.Builder) error {
 	by := r.Bytes
 	b.WriteString("  anti-entropy bytes sent, every node, restart to convergence:\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -631,44 +832,100 @@ func (r *AAEReport) writeText(b *strings.Builder) error {
 		nodes = append(nodes, fmt.Sprintf("%s %d", id, by.ByNode[id]))
 	}
 	fmt.Fprintf(b, "  by node: %s; to the end of the run: %d\n", strings.Join(nodes, ", "), by.TotalToEnd)
-	verdict := "MET"
-	if !by.BoundMet {
-		verdict = "NOT MET"
-	}
 	fmt.Fprintf(b, "  against the missing objects: total %.2fx, objects %.2fx; bound (objects <= %dx the missing objects, tree overhead on top): %s\n",
-		by.TotalRatio, by.ObjectsRatio, objectBound, verdict)
+		by.TotalRatio, by.ObjectsRatio, objectBound, verdict(by.BoundMet))
 	fmt.Fprintf(b, "  keys repaired: %s; exchanges: %s; read repairs: %d\n", joinCounts(by.KeysRepaired), joinCounts(by.ExchangesByOutcome), by.ReadRepairs)
 	f := r.FullScan
 	fmt.Fprintf(b, "  without trees: key list of every key %d bytes (%.1fx this run), streaming every object %d bytes (%.1fx)\n",
 		f.KeyListBytes, f.KeyListRatio, f.StreamBytes, f.StreamRatio)
-	if w := r.Workload; w != nil {
-		b.WriteString("  workload (reads and updates together; times from the start of the workload that ran, before the stop or after the restart):\n")
-		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "    window\tfrom s\tto s\tops\tops/s\terrors\tp50 ms\tp99 ms\tp99.9 ms\t")
-		for _, win := range []*WorkloadWindow{w.Before, w.Converging, w.After} {
-			if win == nil {
-				continue
-			}
-			l := win.Latency
-			fmt.Fprintf(tw, "    %s\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, win.FromSec, win.ToSec, win.Ops, win.OpsPerSec, win.Errors, l.P50, l.P99, l.P999)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if w.ThroughputRatio != nil {
-			fmt.Fprintf(b, "  cost: converging against before: %.2fx the ops/s, %.2fx the p99", *w.ThroughputRatio, *w.P99Ratio)
-			if w.ThroughputRatioAfter != nil {
-				fmt.Fprintf(b, "; against after: %.2fx the ops/s, %.2fx the p99", *w.ThroughputRatioAfter, *w.P99RatioAfter)
-			}
-			b.WriteString("\n")
-		}
-		fmt.Fprintf(b, "  with nothing missing: anti-entropy bytes %d before, %d after; read repairs %d before, %d converging, %d after\n",
-			sumInts(w.BeforeAAEBytes), sumInts(w.AfterAAEBytes), w.BeforeReadRepairs, by.ReadRepairs, w.AfterReadRepairs)
-	}
-	if r.ClusterDir != "" {
-		fmt.Fprintf(b, "node logs and data kept in %s\n", r.ClusterDir)
-	}
 	return nil
+}
+
+// afterBoth says a time from the restart and, if known, from the resume.
+func afterBoth(restart, resume *float64) string {
+	s := fmt.Sprintf("%.3f s after the restart", *restart)
+	if resume != nil {
+		s += fmt.Sprintf(", %.3f s after the resume", *resume)
+	}
+	return s
+}
+
+func verdict(met bool) string {
+	if met {
+		return "MET"
+	}
+	return "NOT MET"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// writeText writes the workload's windows, then the summary of the
+// foreground cost (converging against paused), then the other
+// comparisons; convReadRepairs are the read repairs of the converging
+// window.
+func (w *AAEWorkload) writeText(b *strings.Builder, convReadRepairs int64) error {
+	b.WriteString("  workload (times from the start of each workload run: before the stop, paused, and from the resume):\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "    window\top\tfrom s\tto s\tops\tops/s\terrors\tp50 ms\tp99 ms\tp99.9 ms\t")
+	for _, win := range []*WorkloadWindow{w.Before, w.Paused, w.Converging, w.After} {
+		if win == nil {
+			continue
+		}
+		l := win.Latency
+		fmt.Fprintf(tw, "    %s\tall\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, win.FromSec, win.ToSec, win.Ops, win.OpsPerSec, win.Errors, l.P50, l.P99, l.P999)
+		for _, name := range sortedKeys(win.Operations) {
+			op := win.Operations[name]
+			l := op.Latency
+			fmt.Fprintf(tw, "    %s\t%s\t\t\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, name, op.Ops, op.OpsPerSec, op.Errors, l.P50, l.P99, l.P999)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	w.writeCost(b)
+	paused := ""
+	if w.Paused != nil {
+		paused = fmt.Sprintf(", %d while paused (quiet: %s)", sumInts(w.PausedAAEBytes), yesNo(w.PausedQuiet))
+	}
+	fmt.Fprintf(b, "  with nothing missing: anti-entropy bytes %d before, %d after%s; read repairs %d before, %d paused, %d converging, %d after\n",
+		sumInts(w.BeforeAAEBytes), sumInts(w.AfterAAEBytes), paused, w.BeforeReadRepairs, w.PausedReadRepairs, convReadRepairs, w.AfterReadRepairs)
+	return nil
+}
+
+// writeCost writes the converging window against the paused one (the
+// issue's bound) and against the before and after windows.
+func (w *AAEWorkload) writeCost(b *strings.Builder) {
+	if w.P99RatioPaused != nil {
+		fmt.Fprintf(b, "  foreground p99 while converging: %.2fx its level with anti-entropy paused (within %.0f%%: %s); ops/s %.2fx%s\n",
+			*w.P99RatioPaused, 100*(p99Bound-1), yesNo(*w.P99RatioPaused <= p99Bound), *w.ThroughputRatioPaused, opRatiosText(w.OpRatiosPaused))
+		if !w.PausedQuiet {
+			fmt.Fprintf(b, "  WARNING: anti-entropy sent %d bytes during the paused window: the baseline is not one without anti-entropy\n", sumInts(w.PausedAAEBytes))
+		}
+	} else if w.Converging != nil {
+		b.WriteString("  foreground p99 while converging: no paused window with operations to compare it with\n")
+	}
+	if w.ThroughputRatio != nil {
+		fmt.Fprintf(b, "  converging against before the stop: %.2fx the ops/s, %.2fx the p99%s", *w.ThroughputRatio, *w.P99Ratio, opRatiosText(w.OpRatios))
+		if w.ThroughputRatioAfter != nil {
+			fmt.Fprintf(b, "; against after convergence: %.2fx the ops/s, %.2fx the p99%s", *w.ThroughputRatioAfter, *w.P99RatioAfter, opRatiosText(w.OpRatiosAfter))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// opRatiosText lists the per-operation ratios as "; read: p99 1.10x,
+// ops/s 0.95x; update: ...", or nothing.
+func opRatiosText(m map[string]OpRatio) string {
+	var s strings.Builder
+	for _, name := range sortedKeys(m) {
+		fmt.Fprintf(&s, "; %s: p99 %.2fx, ops/s %.2fx", name, m[name].P99Ratio, m[name].ThroughputRatio)
+	}
+	return s.String()
 }
 
 func sumInts(m map[string]int64) int64 {

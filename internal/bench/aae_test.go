@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"strconv"
@@ -329,13 +330,13 @@ func TestAAEWorkloadWindows(t *testing.T) {
 	origin := time.Unix(1000, 0)
 	l.origin = origin
 	for i := range 100 {
-		l.add(origin.Add(time.Duration(i)*100*time.Millisecond), 2*time.Millisecond, nil)
+		l.add(opUpdate, origin.Add(time.Duration(i)*100*time.Millisecond), 2*time.Millisecond, nil)
 	}
 	for i := range 50 {
-		l.add(origin.Add(10*time.Second+time.Duration(i)*200*time.Millisecond), 4*time.Millisecond, nil)
+		l.add(opUpdate, origin.Add(10*time.Second+time.Duration(i)*200*time.Millisecond), 4*time.Millisecond, nil)
 	}
 	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
-	w := &AAEWorkload{Before: windowOf("before", tl.window(0, 10*time.Second), 0)}
+	w := &AAEWorkload{Before: windowOf("before", tl, 0, 10*time.Second)}
 	conv := newConvergence()
 	conv.observe(12*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
 	// The workload began 2 s after the restart.
@@ -346,11 +347,221 @@ func TestAAEWorkloadWindows(t *testing.T) {
 	if *w.ThroughputRatio != 1 || *w.P99Ratio != 1 || *w.ThroughputRatioAfter != 2 || math.Abs(*w.P99RatioAfter-0.5) > 0.01 {
 		t.Errorf("ratios %v %v %v %v", *w.ThroughputRatio, *w.P99Ratio, *w.ThroughputRatioAfter, *w.P99RatioAfter)
 	}
+	// No paused window: no paused ratio, no verdict on the bound.
+	if w.ThroughputRatioPaused != nil || w.P99RatioPaused != nil || w.P99BoundMet != nil || w.OpRatiosPaused != nil {
+		t.Errorf("paused ratios without a paused window: %v %v %v %v", w.ThroughputRatioPaused, w.P99RatioPaused, w.P99BoundMet, w.OpRatiosPaused)
+	}
 	// Not converged: the whole workload is the converging window.
 	w2 := &AAEWorkload{Before: w.After}
 	w2.setConverging(tl, 0, aaeEvents{conv: newConvergence()})
 	if w2.Converging.ToSec != 20 || w2.After != nil || math.Abs(*w2.ThroughputRatio-1.5) > 1e-9 || w2.ThroughputRatioAfter != nil {
 		t.Errorf("unconverged: %+v, ratio %v", w2.Converging, *w2.ThroughputRatio)
+	}
+}
+
+// mixedLog is a workload of reads and updates: every 100 ms a read of
+// read and an update of update, for secs seconds; and one failed update.
+func mixedLog(secs int, read, update time.Duration) *timeline {
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	for i := range 10 * secs {
+		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
+		l.add(opRead, at, read, nil)
+		l.add(opUpdate, at, update, nil)
+	}
+	l.add(opUpdate, origin.Add(time.Second), time.Millisecond, &opError{kind: "unavailable", err: errors.New("boom")})
+	return mergeLogs([]*writeLog{&l}, time.Duration(secs)*time.Second)
+}
+
+func TestWindowOperations(t *testing.T) {
+	win := windowOf("paused", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second)
+	if win.Ops != 200 || win.Errors != 1 || win.OpsPerSec != 20 || len(win.Operations) != 2 {
+		t.Fatalf("window %+v", win)
+	}
+	rd, up := win.Operations["read"], win.Operations["update"]
+	if rd == nil || up == nil {
+		t.Fatalf("operations %v", win.Operations)
+	}
+	if rd.Ops != 100 || rd.Errors != 0 || rd.OpsPerSec != 10 || math.Abs(rd.Latency.P99-1) > 0.01 || math.Abs(rd.Latency.P50-1) > 0.01 {
+		t.Errorf("read %+v", rd)
+	}
+	if up.Ops != 100 || up.Errors != 1 || up.OpsPerSec != 10 || math.Abs(up.Latency.P99-3) > 0.02 {
+		t.Errorf("update %+v", up)
+	}
+	// The overall p99 is the updates' (half the operations take 3 ms).
+	if math.Abs(win.Latency.P99-3) > 0.02 || math.Abs(win.Latency.P50-1) > 0.01 {
+		t.Errorf("overall latency %+v", win.Latency)
+	}
+	// A window with no operation lists none.
+	if empty := windowOf("after", mixedLog(1, time.Millisecond, time.Millisecond), 5*time.Second, 6*time.Second); empty.Ops != 0 || len(empty.Operations) != 0 {
+		t.Errorf("empty window %+v", empty)
+	}
+}
+
+func TestPausedComparison(t *testing.T) {
+	// Paused: reads 1 ms, updates 3 ms. Converging: reads 1.1 ms, updates
+	// 3.3 ms (the overall p99 1.1x: within 20%); after convergence as
+	// paused.
+	w := &AAEWorkload{Before: windowOf("before", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second)}
+	w.setPaused(windowOf("paused", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second),
+		aaeCounters{Bytes: map[string]float64{"root": 0}, ReadRepairs: 2})
+	if !w.PausedQuiet || w.PausedReadRepairs != 2 || w.PausedAAEBytes["root"] != 0 {
+		t.Errorf("paused counters: quiet %v, read repairs %d, bytes %v", w.PausedQuiet, w.PausedReadRepairs, w.PausedAAEBytes)
+	}
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	for i := range 200 {
+		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
+		read, update := 1100*time.Microsecond, 3300*time.Microsecond
+		if i >= 100 {
+			read, update = time.Millisecond, 3*time.Millisecond
+		}
+		l.add(opRead, at, read, nil)
+		if i%2 == 0 || i >= 100 { // half the updates while converging
+			l.add(opUpdate, at, update, nil)
+		}
+	}
+	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
+	conv := newConvergence()
+	conv.observe(13*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
+	// The workload began at the resume, 3 s after the restart.
+	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	if w.Converging.Ops != 150 || w.After.Ops != 200 {
+		t.Fatalf("converging %+v, after %+v", w.Converging, w.After)
+	}
+	if w.P99RatioPaused == nil || math.Abs(*w.P99RatioPaused-1.1) > 0.01 || math.Abs(*w.ThroughputRatioPaused-0.75) > 1e-9 {
+		t.Fatalf("paused ratios %v %v", w.P99RatioPaused, w.ThroughputRatioPaused)
+	}
+	if w.P99BoundMet == nil || !*w.P99BoundMet {
+		t.Errorf("p99 1.1x the paused one: bound met %v", w.P99BoundMet)
+	}
+	rd, up := w.OpRatiosPaused["read"], w.OpRatiosPaused["update"]
+	if len(w.OpRatiosPaused) != 2 || math.Abs(rd.P99Ratio-1.1) > 0.01 || rd.ThroughputRatio != 1 || math.Abs(up.P99Ratio-1.1) > 0.01 || up.ThroughputRatio != 0.5 {
+		t.Errorf("per-op ratios against paused %+v", w.OpRatiosPaused)
+	}
+	// The comparisons with before and after, per operation too.
+	if w.OpRatios["update"].ThroughputRatio != 0.5 || math.Abs(w.OpRatiosAfter["read"].P99Ratio-1.1) > 0.01 || w.P99Ratio == nil || w.P99RatioAfter == nil {
+		t.Errorf("per-op ratios against before %+v, after %+v", w.OpRatios, w.OpRatiosAfter)
+	}
+
+	// Converging 1.3x slower than paused: the bound is missed.
+	w.setPaused(windowOf("paused", mixedLog(10, 846*time.Microsecond, 2538*time.Microsecond), 0, 10*time.Second),
+		aaeCounters{Bytes: map[string]float64{"root": 40, "fetch": 2}})
+	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	if w.P99BoundMet == nil || *w.P99BoundMet || math.Abs(*w.P99RatioPaused-1.3) > 0.02 {
+		t.Errorf("p99 ratio %v: bound met %v", *w.P99RatioPaused, w.P99BoundMet)
+	}
+	if w.PausedQuiet || sumInts(w.PausedAAEBytes) != 42 {
+		t.Errorf("anti-entropy bytes while paused %v: quiet %v", w.PausedAAEBytes, w.PausedQuiet)
+	}
+}
+
+func TestAAEWorkloadJSON(t *testing.T) {
+	w := &AAEWorkload{Before: windowOf("before", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second)}
+	w.setPaused(windowOf("paused", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second), aaeCounters{})
+	conv := newConvergence()
+	conv.observe(5*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
+	w.setConverging(mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, aaeEvents{conv: conv})
+	raw, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"paused", "throughput_ratio_paused", "p99_ratio_paused", "p99_bound_met", "op_ratios_paused", "op_ratios", "op_ratios_after", "paused_quiet", "paused_read_repairs"} {
+		if _, ok := m[key]; !ok {
+			t.Errorf("no %q in %s", key, raw)
+		}
+	}
+	paused, _ := m["paused"].(map[string]any)
+	ops, _ := paused["operations"].(map[string]any)
+	read, _ := ops["read"].(map[string]any)
+	lat, _ := read["latency_ms"].(map[string]any)
+	if lat["p50"] == nil || lat["p99"] == nil || read["ops_per_sec"] != 10.0 {
+		t.Errorf("paused window's read: %v", read)
+	}
+	if m["p99_bound_met"] != true || m["op_ratios_paused"].(map[string]any)["update"] == nil {
+		t.Errorf("bound met %v, per op %v", m["p99_bound_met"], m["op_ratios_paused"])
+	}
+}
+
+func TestCompareWindows(t *testing.T) {
+	base := &WorkloadWindow{Ops: 10, OpsPerSec: 5, Latency: Latency{P99: 2}, Operations: map[string]*WindowOp{
+		"read":   {Ops: 10, OpsPerSec: 5, Latency: Latency{P99: 2}},
+		"update": {Ops: 0, Errors: 3},
+	}}
+	w := &WorkloadWindow{Ops: 12, OpsPerSec: 6, Latency: Latency{P99: 3}, Operations: map[string]*WindowOp{
+		"read":   {Ops: 6, OpsPerSec: 3, Latency: Latency{P99: 1}},
+		"update": {Ops: 6, OpsPerSec: 3, Latency: Latency{P99: 5}},
+	}}
+	if tput, p99 := compareWindows(w, base); tput == nil || *tput != 1.2 || *p99 != 1.5 {
+		t.Errorf("compareWindows = %v, %v", tput, p99)
+	}
+	// Only operations both windows completed are compared.
+	if ops := compareOps(w, base); len(ops) != 1 || ops["read"] != (OpRatio{ThroughputRatio: 0.6, P99Ratio: 0.5}) {
+		t.Errorf("compareOps = %+v", ops)
+	}
+	// Nothing to divide by: no ratio (JSON has no infinity).
+	for name, b := range map[string]*WorkloadWindow{
+		"nil": nil, "no ops": {}, "no p99": {Ops: 1, OpsPerSec: 1}, "no throughput": {Ops: 1, Latency: Latency{P99: 1}},
+	} {
+		if tput, p99 := compareWindows(w, b); tput != nil || p99 != nil {
+			t.Errorf("%s: compareWindows = %v, %v", name, *tput, *p99)
+		}
+		if ops := compareOps(w, b); ops != nil {
+			t.Errorf("%s: compareOps = %v", name, ops)
+		}
+	}
+}
+
+func TestSetConvergenceFromResume(t *testing.T) {
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	conv := newConvergence()
+	conv.observe(sec(12), []aaeStatus{status("a", "b"), status("a", "b"), status("a", "x")})
+	conv.observe(sec(14), []aaeStatus{status("a2", "b"), status("a", "b"), status("a", "b")})
+	conv.observe(sec(15), []aaeStatus{status("a", "b"), status("a", "b"), status("a", "b")})
+	var r AAEReport
+	r.setConvergence(aaeEvents{conv: conv, resumed: sec(10), treesSeen: true, treesBuilt: sec(11.5), buildSeconds: 1.25})
+	if !r.Converged || *r.ConvergedAfterSec != 14 || *r.ConvergedAfterResumeSec != 4 || *r.AllEqualAfterSec != 15 || *r.AllEqualAfterResumeSec != 5 {
+		t.Errorf("converged %v after %v s (%v s after the resume); all equal after %v s (%v)", r.Converged, *r.ConvergedAfterSec, *r.ConvergedAfterResumeSec, *r.AllEqualAfterSec, *r.AllEqualAfterResumeSec)
+	}
+	if *r.TreesBuiltAfterSec != 11.5 || *r.TreesBuiltAfterResumeSec != 1.5 || *r.TreeBuildSec != 1.25 {
+		t.Errorf("trees built after %v s (%v after the resume), build %v s", *r.TreesBuiltAfterSec, *r.TreesBuiltAfterResumeSec, *r.TreeBuildSec)
+	}
+	var none AAEReport
+	none.setConvergence(aaeEvents{conv: newConvergence(), resumed: sec(10)})
+	if none.Converged || none.ConvergedAfterResumeSec != nil || none.AllEqualAfterResumeSec != nil || none.TreesBuiltAfterResumeSec != nil {
+		t.Errorf("not converged: %+v", none)
+	}
+}
+
+func TestCheckPauseAnswer(t *testing.T) {
+	ans := func(code int, body string) answer {
+		return answer{node: "n1", method: "POST", path: "/v1/debug/aae/pause", code: code, status: strconv.Itoa(code) + " X", body: []byte(body)}
+	}
+	if err := checkPauseAnswer(ans(200, `{"paused": true}`), true); err != nil {
+		t.Errorf("pause answered: %v", err)
+	}
+	if err := checkPauseAnswer(ans(200, `{"paused":false}`+"\n"), false); err != nil {
+		t.Errorf("resume answered: %v", err)
+	}
+	for _, c := range []struct {
+		a    answer
+		want string
+	}{
+		{ans(404, "404 page not found"), "404 X: 404 page not found (want 200"},
+		{ans(204, ""), "204 X"},
+		{ans(200, `{"paused": false}`), `answered {"paused": false}, want {"paused": true}`},
+		{ans(200, `{}`), `want {"paused": true}`},
+		{ans(200, `not json`), `answered not json`},
+	} {
+		if err := checkPauseAnswer(c.a, true); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "n1") {
+			t.Errorf("%d %q: error %v, want one saying %q and naming n1", c.a.code, c.a.body, err, c.want)
+		}
 	}
 }
 
@@ -382,6 +593,9 @@ func TestAAEValidation(t *testing.T) {
 		"negative duration": {func(c *Config) { c.Duration = -time.Second }, "duration must not be negative"},
 		"negative interval": {func(c *Config) { c.AAE.Interval = -time.Second }, "aae-interval must be positive"},
 		"partitions":        {func(c *Config) { c.AAE.Partitions = 100 }, "power of two"},
+		"share above 1":     {func(c *Config) { c.AAE.Share = 1.5 }, "aae-share must be a share of the time greater than 0 and at most 1, not 1.5"},
+		"negative share":    {func(c *Config) { c.AAE.Share = -0.1 }, "aae-share must be"},
+		"share NaN":         {func(c *Config) { c.AAE.Share = math.NaN() }, "aae-share must be"},
 		"common checks too": {func(c *Config) { c.Concurrency = 0 }, "concurrency must be at least 1"},
 	} {
 		cfg := good
@@ -396,8 +610,20 @@ func TestAAEValidation(t *testing.T) {
 		t.Errorf("missing %d, interval %v, timeout %v", r.missingCount(1000000), r.interval(), r.timeout())
 	}
 	r := &AAERun{Interval: 5 * time.Minute, Partitions: 64}
-	if r.timeout() != 25*time.Minute || strings.Join(r.serverArgs(), " ") != "--aae-interval 5m0s --partitions 64" {
-		t.Errorf("timeout %v, server args %v", r.timeout(), r.serverArgs())
+	if r.timeout() != 25*time.Minute || strings.Join(r.serverArgs(), " ") != "--aae-interval 5m0s --partitions 64" || r.stopSignal() != "SIGTERM" {
+		t.Errorf("timeout %v, server args %v, stop signal %s", r.timeout(), r.serverArgs(), r.stopSignal())
+	}
+	// Every share in (0, 1] is valid, 1 included, and passed on as given.
+	for _, share := range []float64{0.05, 1} {
+		cfg := good
+		cfg.AAE = &AAERun{Missing: 0.01, Share: share, Kill: true}
+		if _, _, err := cfg.validate(); err != nil {
+			t.Errorf("share %v: %v", share, err)
+		}
+	}
+	r = &AAERun{Share: 0.05, Kill: true}
+	if strings.Join(r.serverArgs(), " ") != "--aae-share 0.05" || r.stopSignal() != "SIGKILL" {
+		t.Errorf("server args %v, stop signal %s", r.serverArgs(), r.stopSignal())
 	}
 }
 
@@ -413,6 +639,12 @@ func TestAAEFlags(t *testing.T) {
 		{[]string{"--aae-missing", "0.01", "--protocol", "http"}, "--protocol belongs to a failover run"},
 		{[]string{"--aae-interval", "10s", "--endpoints", "grpc://127.0.0.1:9701"}, "--aae-interval needs --aae-missing"},
 		{[]string{"--partitions", "64"}, "--partitions needs --aae-missing"},
+		{[]string{"--aae-share", "0.05", "--endpoints", "grpc://127.0.0.1:9701"}, "--aae-share needs --aae-missing"},
+		{[]string{"--aae-kill", "--endpoints", "grpc://127.0.0.1:9701"}, "--aae-kill needs --aae-missing"},
+		{[]string{"--aae-missing", "0.01", "--aae-share", "0"}, "--aae-share must be greater than 0 and at most 1, not 0; leave it out"},
+		{[]string{"--aae-missing", "0.01", "--aae-share", "1.01"}, "--aae-share must be greater than 0 and at most 1"},
+		{[]string{"--aae-missing", "0.01", "--aae-share", "-1"}, "--aae-share must be greater than 0 and at most 1"},
+		{[]string{"--aae-missing", "0.01", "--aae-kill", "--kill-after", "2s"}, "two different runs"},
 		{[]string{"--keep", "--endpoints", "grpc://127.0.0.1:9701"}, "--keep needs --kill-after or --aae-missing"},
 		{[]string{"--aae-missing", "2"}, "strictly between 0 and 1"},
 		{[]string{"--aae-missing", "0.01", "--records", "40"}, "0.01 of 40 records is 0 keys"},
@@ -430,19 +662,63 @@ func TestAAEFlags(t *testing.T) {
 	}
 }
 
+// TestAAEModeFlags checks that valid anti-entropy flags reach the run's
+// settings (without starting one: modeFlags alone, on the command's own
+// flags).
+func TestAAEModeFlags(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		share float64
+		kill  bool
+	}{
+		{[]string{"--aae-missing", "0.01"}, 0, false},
+		{[]string{"--aae-missing", "0.01", "--aae-share", "0.25", "--aae-kill"}, 0.25, true},
+		{[]string{"--aae-missing", "0.01", "--aae-share", "1", "--aae-kill=false"}, 1, false},
+	} {
+		cmd := NewCommand()
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		var cfg Config
+		var fo Failover
+		var aae AAERun
+		fs := cmd.Flags()
+		aae.Missing, _ = fs.GetFloat64("aae-missing")
+		aae.Share, _ = fs.GetFloat64("aae-share")
+		aae.Kill, _ = fs.GetBool("aae-kill")
+		if err := modeFlags(cmd, &cfg, &fo, &aae); err != nil {
+			t.Errorf("%v: %v", c.args, err)
+			continue
+		}
+		if cfg.AAE == nil || cfg.AAE.Share != c.share || cfg.AAE.Kill != c.kill {
+			t.Errorf("%v: run %+v", c.args, cfg.AAE)
+		}
+	}
+}
+
 func TestAAEReportText(t *testing.T) {
-	build, conv := 4.5, 30.25
-	ratio := 0.9
+	build, conv, convResume, allEq, allEqResume := 4.5, 30.25, 20.125, 31.0, 20.875
+	ratio, p99Paused, tputPaused := 0.9, 1.12, 0.95
+	met := true
 	r := &AAEReport{
 		Nodes: 3, N: 3, Partitions: 256, Records: 1000, ValueSize: 100, MissingFraction: 0.01, Loaded: 990, Missing: 10,
-		StoppedNode: "n3", Exchanges: "scheduled", IntervalSec: 60, StopClean: true,
-		Object:       ObjectSize{Sampled: 10, EncodedMean: 190, EncodedMin: 189, EncodedMax: 191, BucketBytes: 5, KeyBytesMean: 7, MissingBytes: 2020},
-		TreeBuildSec: &build, ConvergedAfterSec: &conv, Converged: true,
+		StoppedNode: "n3", Exchanges: "scheduled", IntervalSec: 60, StopSignal: "SIGTERM", StopClean: true, AAEShare: 0.05,
+		Object:            ObjectSize{Sampled: 10, EncodedMean: 190, EncodedMin: 189, EncodedMax: 191, BucketBytes: 5, KeyBytesMean: 7, MissingBytes: 2020},
+		TreesBuiltAtStart: 256, ResumedAfterSec: 10.125,
+		ConvergedAfterSec: &conv, ConvergedAfterResumeSec: &convResume, Converged: true,
+		AllEqualAfterSec: &allEq, AllEqualAfterResumeSec: &allEqResume,
 		Bytes: aaeBytesOf(aaeCounters{Bytes: map[string]float64{"root": 100, "fetch": 7000}}, 2020, 10),
 		Workload: &AAEWorkload{
-			Before:          &WorkloadWindow{Name: "before", Ops: 100, OpsPerSec: 10},
+			Before: &WorkloadWindow{Name: "before", Ops: 100, OpsPerSec: 10},
+			Paused: &WorkloadWindow{Name: "paused", Ops: 95, OpsPerSec: 9.5, Latency: Latency{P50: 1, P99: 4}, Operations: map[string]*WindowOp{
+				"read":   {Ops: 50, OpsPerSec: 5, Latency: Latency{P50: 0.5, P99: 2.5}},
+				"update": {Ops: 45, OpsPerSec: 4.5, Latency: Latency{P50: 1.5, P99: 4.5}},
+			}},
 			Converging:      &WorkloadWindow{Name: "converging", Ops: 90, OpsPerSec: 9},
 			ThroughputRatio: &ratio, P99Ratio: &ratio,
+			P99RatioPaused: &p99Paused, ThroughputRatioPaused: &tputPaused, P99BoundMet: &met,
+			OpRatiosPaused: map[string]OpRatio{"read": {ThroughputRatio: 0.9, P99Ratio: 1.25}},
+			PausedQuiet:    true,
 		},
 	}
 	var b strings.Builder
@@ -451,12 +727,44 @@ func TestAAEReportText(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"anti-entropy: 3 nodes (N=3, Q=256); 1000 records of 100 bytes; n3 stopped",
-		"exchanges scheduled by the servers (anti-entropy interval 1m0s)",
-		"built in 4.500 s", "30.250 s after the restart",
+		"anti-entropy: 3 nodes (N=3, Q=256); 1000 records of 100 bytes; anti-entropy paused on the others, then n3 stopped (SIGTERM, clean: true",
+		"exchanges scheduled by the servers (anti-entropy interval 1m0s, share 0.05)",
+		"n3 restarted with anti-entropy paused", "trees it loaded at its start: 256 of 256\n",
+		"anti-entropy resumed on every node 10.125 s after the restart, after the paused window",
+		"trees: all 256 loaded at its start, none built\n",
+		"30.250 s after the restart, 20.125 s after the resume (all in one poll: 31.000 s after the restart, 20.875 s after the resume)",
 		"objects 3.47x; bound (objects <= 3x the missing objects, tree overhead on top): NOT MET",
-		"converging against before: 0.90x the ops/s",
+		"paused  update", "45    4.5       0   1.500   4.500",
+		"foreground p99 while converging: 1.12x its level with anti-entropy paused (within 20%: yes); ops/s 0.95x; read: p99 1.25x, ops/s 0.90x\n",
+		"converging against before the stop: 0.90x the ops/s",
+		"0 while paused (quiet: yes)",
 		"NOT every partition equal in one poll",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "WARNING") {
+		t.Errorf("a warning with no anti-entropy byte while paused:\n%s", out)
+	}
+
+	// Killed, the p99 bound missed, anti-entropy bytes while paused.
+	r.StopSignal, r.StopClean, r.TreesBuiltAtStart = "SIGKILL", false, 0
+	builtAfter, builtAfterResume := 12.5, 2.375
+	r.TreeBuildSec, r.TreesBuiltAfterSec, r.TreesBuiltAfterResumeSec = &build, &builtAfter, &builtAfterResume
+	p99Paused = 1.5
+	r.Workload.PausedQuiet, r.Workload.PausedAAEBytes = false, map[string]int64{"root": 120}
+	b.Reset()
+	if err := r.writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out = b.String()
+	for _, want := range []string{
+		"n3 stopped (SIGKILL, 0.000 s: no trees saved)", "trees it loaded at its start: 0 of 256\n",
+		"trees: built in 4.500 s (tutti_aae_tree_build_seconds), seen built 12.500 s after the restart, 2.375 s after the resume\n",
+		"1.50x its level with anti-entropy paused (within 20%: no)",
+		"WARNING: anti-entropy sent 120 bytes during the paused window",
+		"120 while paused (quiet: no)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -130,7 +130,7 @@ func (c *cluster) start(ctx context.Context, n int) error {
 			"--fast-gossip",
 		}
 		nd.args = append(nd.args, c.extra...)
-		if err := c.startNode(i); err != nil {
+		if err := c.startNode(i, nil); err != nil {
 			return err
 		}
 	}
@@ -139,13 +139,14 @@ func (c *cluster) start(ctx context.Context, n int) error {
 	return c.waitReady(ctx)
 }
 
-// startNode starts node i's process with its fixed arguments, its output
-// appended to its log file.
-func (c *cluster) startNode(i int) error {
+// startNode starts node i's process with its fixed arguments and extra
+// ones for this start only, its output appended to its log file.
+func (c *cluster) startNode(i int, extra []string) error {
 	nd := c.nodes[i]
-	cmd := exec.Command(c.binary, nd.args...)
+	args := append(slices.Clip(nd.args), extra...)
+	cmd := exec.Command(c.binary, args...)
 	cmd.SysProcAttr = procAttr()
-	p, err := child.Start(cmd, nd.logPath, fmt.Sprintf("bench: starting %s: %s %s", nd.id, c.binary, strings.Join(nd.args, " ")))
+	p, err := child.Start(cmd, nd.logPath, fmt.Sprintf("bench: starting %s: %s %s", nd.id, c.binary, strings.Join(args, " ")))
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", nd.id, err)
 	}
@@ -233,12 +234,14 @@ func (c *cluster) kill(i int) error {
 }
 
 // restart starts a killed node again: same id, addresses and data
-// directory, so it is the same member coming back.
-func (c *cluster) restart(i int) error {
+// directory, so it is the same member coming back. extra are arguments
+// added for this start only (an anti-entropy run restarts node 3 with
+// anti-entropy paused, but a later restart would not be).
+func (c *cluster) restart(i int, extra ...string) error {
 	if p := c.nodes[i].proc; p != nil && !p.Exited() {
 		return fmt.Errorf("%s is still running", c.nodes[i].id)
 	}
-	return c.startNode(i)
+	return c.startNode(i, extra)
 }
 
 // close kills every process, waits for it, and removes the directory

@@ -50,21 +50,30 @@ killed however bench ends.
 
 Anti-entropy: with --aae-missing F, bench starts three tutti server
 processes of its own (N=3), loads --records x (1-F) records with every node
-up, runs the workload for --duration as a baseline, stops node 3 cleanly
-(SIGTERM), writes the other --records x F records with sloppy quorum off
-for the bucket (no hints: node 3 misses them), and restarts node 3. It then
-reports how long the servers' scheduled anti-entropy took to make every
-partition's Merkle roots equal on every node, the bytes it sent by step
-against the size of the missing objects and against a repair without
-trees, the keys it repaired, the restarted node's tree build time, and the
-workload's throughput and latency while the replicas converged against the
-baseline. The workload runs for at least --duration after the restart and
-until the replicas are equal; --duration 0 runs no workload.`,
+up, runs the workload for --duration (before), pauses anti-entropy on nodes
+1 and 2, stops node 3 (SIGTERM; SIGKILL with --aae-kill, so that it has no
+saved trees to load and must rebuild them), writes the other --records x F
+records with sloppy quorum off for the bucket (no hints: node 3 misses
+them), and restarts node 3 with anti-entropy paused (--aae-paused). It runs
+the workload for --duration with anti-entropy paused on every node (paused:
+the baseline, same data and same restarted node without anti-entropy),
+then resumes anti-entropy on every node and runs the workload until the
+replicas are equal (converging) and for --duration more (after). It reports
+how long the servers' scheduled exchanges took to make every partition's
+Merkle roots equal on every node, from the restart and from the resume;
+the bytes they sent by step against the size of the missing objects and
+against a repair without trees; the keys they repaired; the restarted
+node's tree build time; and the workload's throughput and p50/p99, overall
+and per operation, in each window, with the converging window's p99 against
+the paused one's (the bound: within 20%). With --duration 0 there is no
+workload and no paused window: anti-entropy is resumed as soon as node 3 is
+back.`,
 		Example: `  tutti bench --endpoints grpc://127.0.0.1:9701 --workload a --duration 30s
   tutti bench --endpoints http://127.0.0.1:8701,http://127.0.0.1:8702 --workload c --json
   tutti bench --workload w --kill-after 5s --duration 20s
   tutti bench --workload w --kill-after 5s --restart-after 60s --nodes 4
-  tutti bench --aae-missing 0.01 --records 1000000 --concurrency 32 --duration 30s`,
+  tutti bench --aae-missing 0.01 --records 1000000 --concurrency 32 --duration 30s
+  tutti bench --aae-missing 0.01 --records 1000000 --concurrency 32 --duration 30s --aae-kill --aae-share 0.05`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w, err := ParseWorkload(workload)
@@ -120,6 +129,8 @@ until the replicas are equal; --duration 0 runs no workload.`,
 	f.Float64Var(&aae.Missing, "aae-missing", 0, "anti-entropy run: start three nodes of its own and write this fraction of the records (e.g. 0.01) while node 3 is down")
 	f.DurationVar(&aae.Interval, "aae-interval", 0, "anti-entropy run: the servers' --aae-interval (default theirs, 1m)")
 	f.IntVar(&aae.Partitions, "partitions", 0, "anti-entropy run: the servers' --partitions, Q (default theirs, 256)")
+	f.Float64Var(&aae.Share, "aae-share", 0, "anti-entropy run: the servers' --aae-share, the most of the time each anti-entropy worker works while the node serves requests, greater than 0 and at most 1 (default theirs, 0.1)")
+	f.BoolVar(&aae.Kill, "aae-kill", false, "anti-entropy run: stop node 3 with SIGKILL rather than SIGTERM, so that it saves no trees and rebuilds them at the resume")
 	return cmd
 }
 
@@ -129,7 +140,7 @@ until the replicas are equal; --duration 0 runs no workload.`,
 func modeFlags(cmd *cobra.Command, cfg *Config, fo *Failover, aae *AAERun) error {
 	fs := cmd.Flags()
 	if !fs.Changed("aae-missing") {
-		for _, name := range []string{"aae-interval", "partitions"} {
+		for _, name := range []string{"aae-interval", "partitions", "aae-share", "aae-kill"} {
 			if fs.Changed(name) {
 				return fmt.Errorf("--%s needs --aae-missing: it belongs to an anti-entropy run, on a cluster bench starts", name)
 			}
@@ -148,6 +159,9 @@ func modeFlags(cmd *cobra.Command, cfg *Config, fo *Failover, aae *AAERun) error
 		if fs.Changed(name) {
 			return fmt.Errorf("--%s belongs to a failover run (--kill-after); an anti-entropy run has three nodes and uses gRPC", name)
 		}
+	}
+	if fs.Changed("aae-share") && !(aae.Share > 0 && aae.Share <= 1) {
+		return fmt.Errorf("--aae-share must be greater than 0 and at most 1, not %v; leave it out for the servers' default", aae.Share)
 	}
 	aae.Keep = fo.Keep
 	cfg.AAE = aae

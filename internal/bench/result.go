@@ -36,7 +36,8 @@ type Result struct {
 	Failover *FailoverReport `json:"failover,omitempty"`
 	// AAE is what an anti-entropy run (Config.AAE) measured; absent
 	// otherwise. Its Load is then the records loaded with every node up,
-	// and Run the workload that ran while the replicas converged.
+	// and Run the workload that ran from the resume of anti-entropy while
+	// the replicas converged, and after.
 	AAE *AAEReport `json:"aae,omitempty"`
 }
 
@@ -174,7 +175,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	phases := []namedPhase{{"load", r.Load}, {"run", r.Run}}
 	if a := r.AAE; a != nil {
-		phases = []namedPhase{{"load", r.Load}, {"before", a.Before}, {"missing", a.MissingWrites}, {"run", r.Run}}
+		phases = []namedPhase{{"load", r.Load}, {"before", a.Before}, {"missing", a.MissingWrites}, {"paused", a.Paused}, {"run", r.Run}}
 	}
 	for _, ph := range phases {
 		if ph.phase == nil {

@@ -167,7 +167,7 @@ func (w *worker) do(phase context.Context, cfg Config, tgt target, kind opKind, 
 		return
 	}
 	if w.log != nil && (kind != opRead || w.log.reads) {
-		w.log.add(start, elapsed, err)
+		w.log.add(kind, start, elapsed, err)
 	}
 	s := &w.stats[kind]
 	if err != nil {

@@ -26,29 +26,34 @@ type writeLog struct {
 	failed []failedWrite
 }
 
-// writeSample is a successful write: when it completed, as an offset from
-// the start of the run phase, and how long it took.
+// writeSample is a successful write (or read): when it completed, as an
+// offset from the start of the run phase, how long it took, and which
+// operation it was, so that an anti-entropy run can report each
+// operation's latency in a window.
 type writeSample struct {
 	end     time.Duration
 	latency time.Duration
+	op      opKind
 }
 
-// failedWrite is a failed write: when it failed, its kind, and for a
-// worker's first maxFailureSamples failures the message.
+// failedWrite is a failed write (or read): when it failed, its kind, its
+// operation, and for a worker's first maxFailureSamples failures the
+// message.
 type failedWrite struct {
 	at   time.Duration
 	kind string
 	msg  string
+	op   opKind
 }
 
-// add records one write that started at start and took elapsed.
-func (l *writeLog) add(start time.Time, elapsed time.Duration, err error) {
+// add records one operation op that started at start and took elapsed.
+func (l *writeLog) add(op opKind, start time.Time, elapsed time.Duration, err error) {
 	end := start.Sub(l.origin) + elapsed
 	if err == nil {
-		l.ok = append(l.ok, writeSample{end: end, latency: elapsed})
+		l.ok = append(l.ok, writeSample{end: end, latency: elapsed, op: op})
 		return
 	}
-	f := failedWrite{at: end, kind: kindOf(err)}
+	f := failedWrite{at: end, kind: kindOf(err), op: op}
 	if len(l.failed) < maxFailureSamples {
 		f.msg = err.Error()
 	}

@@ -23,10 +23,10 @@ func steadyWrites(from, to, every, latency time.Duration) []writeSample {
 func TestWriteLogAndMerge(t *testing.T) {
 	origin := time.Now()
 	a, b := &writeLog{origin: origin}, &writeLog{origin: origin}
-	a.add(origin.Add(10*msec), 5*msec, nil)                                                    // ends at 15 ms
-	b.add(origin.Add(2*msec), 3*msec, nil)                                                     // ends at 5 ms
-	a.add(origin.Add(30*msec), 7*msec, &opError{kind: "unavailable", err: errors.New("boom")}) // fails at 37 ms
-	b.add(origin.Add(20*msec), 1*msec, &opError{kind: "timeout", err: errors.New("late")})     // fails at 21 ms
+	a.add(opUpdate, origin.Add(10*msec), 5*msec, nil)                                                    // ends at 15 ms
+	b.add(opUpdate, origin.Add(2*msec), 3*msec, nil)                                                     // ends at 5 ms
+	a.add(opUpdate, origin.Add(30*msec), 7*msec, &opError{kind: "unavailable", err: errors.New("boom")}) // fails at 37 ms
+	b.add(opUpdate, origin.Add(20*msec), 1*msec, &opError{kind: "timeout", err: errors.New("late")})     // fails at 21 ms
 	tl := mergeLogs([]*writeLog{a, b}, 100*msec)
 	if len(tl.ok) != 2 || tl.ok[0].end != 5*msec || tl.ok[1].end != 15*msec || tl.ok[1].latency != 5*msec {
 		t.Errorf("ok = %+v, want sorted by end: 5 ms then 15 ms", tl.ok)
@@ -36,7 +36,7 @@ func TestWriteLogAndMerge(t *testing.T) {
 	}
 	// Only a worker's first failures keep their message.
 	for range maxFailureSamples {
-		a.add(origin, 0, &opError{kind: "timeout", err: errors.New("again")})
+		a.add(opUpdate, origin, 0, &opError{kind: "timeout", err: errors.New("again")})
 	}
 	if last := a.failed[len(a.failed)-1]; last.msg != "" {
 		t.Errorf("failure %d kept its message %q", len(a.failed), last.msg)

@@ -175,7 +175,7 @@ func TestUntrustedSavedTreesAreDropped(t *testing.T) {
 	if _, err := tr.save(s.Engine); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := newTrees(2*q).load(s.Engine); n != 0 || !errors.Is(err, aae.ErrSnapshot) {
+	if n, err := newTrees(2 * q).load(s.Engine); n != 0 || !errors.Is(err, aae.ErrSnapshot) {
 		t.Fatalf("trees saved for another Q: %d loaded, %v", n, err)
 	}
 	if _, err := s.Engine.Get(savedTreesKey); !errors.Is(err, storage.ErrNotFound) {
