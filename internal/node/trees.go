@@ -118,7 +118,10 @@ func (t *trees) built() int {
 
 // save seals every tree against further writes and stores the built ones,
 // synced. A write that was storing when save began has finished its tree
-// update before its partition is sealed.
+// update before its partition is sealed. The synced write also makes
+// every earlier unsynced object write durable (the log is synced up to
+// it), so the saved trees never count an object that a later power loss
+// could take away.
 func (t *trees) save(e storage.Engine) (int, error) {
 	built := map[int]*aae.Tree{}
 	for p := range t.parts {
