@@ -385,6 +385,10 @@ func aaeCellOf(st *kv.AAEStatus) aaeCell {
 	default:
 		cell.oldest = formatAge(st.OldestUnexchangedSeconds)
 	}
+	if st.Paused {
+		// An operator must not take a growing age for a fault.
+		cell.oldest += ", paused"
+	}
 	return cell
 }
 

@@ -308,6 +308,11 @@ func TestAAECellOf(t *testing.T) {
 	if got := aaeCellOf(&never); got != (aaeCell{"never (42s)", "4/4"}) {
 		t.Errorf("never: %+v", got)
 	}
+	paused := kvtest.NewAntiEntropy().StatusResult
+	paused.Paused = true
+	if got := aaeCellOf(&paused); got != (aaeCell{"never (42s), paused", "4/4"}) {
+		t.Errorf("paused: %+v", got)
+	}
 	none := kv.AAEStatus{}
 	if got := aaeCellOf(&none); got != (aaeCell{"no peers", "0/0"}) {
 		t.Errorf("no partitions: %+v", got)
