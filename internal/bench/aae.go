@@ -22,11 +22,14 @@ import (
 // (SIGTERM, or SIGKILL with Kill), writes the other Records x Missing
 // records with sloppy quorum off for the bucket (so no node keeps a hint
 // for it), restarts node 3 with anti-entropy paused, runs the workload
-// with anti-entropy paused on every node (the baseline), resumes it, and
-// measures what the servers' own scheduled anti-entropy exchanges take to
-// make the three replicas equal again: time, bytes by step, keys
-// repaired, and the cost to the concurrent workload against the
-// baseline.
+// with anti-entropy paused on every node, resumes it, and measures what
+// the servers' own scheduled anti-entropy exchanges take to make the
+// three replicas equal again: time, bytes by step, keys repaired, and the
+// cost to the concurrent workload against the baseline. The baseline
+// brackets the exchanges: once they are over the run pauses anti-entropy
+// on every node again and runs the workload once more, and the two paused
+// windows pooled are the baseline, so that the machine's drift over the
+// run does not pass for the exchanges' cost.
 type AAERun struct {
 	// Binary is the tutti executable, as in Failover.Binary.
 	Binary string
@@ -341,6 +344,13 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 			r.Workload.AfterAAEBytes, r.Workload.AfterReadRepairs = intMap(after.Bytes), int64(after.ReadRepairs)
 		}
 	}
+
+	// The other side of the bracket: the baseline again, at the end.
+	if cfg.Duration > 0 && r.Workload != nil {
+		if err := runPausedAgainWindow(ctx, cfg, cl, wtgt, keys, r, restartAt); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
@@ -465,25 +475,24 @@ func restartNode3(ctx context.Context, cfg Config, cl *cluster, r *AAEReport, sa
 	return ev, nil
 }
 
-// runPausedWindow runs the baseline: the workload for cfg.Duration right
-// after the restart with anti-entropy paused on every node, so that the
-// converging window is compared with the same data and the same restarted
-// node without anti-entropy. It reads every node's counters around it:
-// with every node paused no anti-entropy byte may move, and the report
-// says whether any did.
+// runPausedWindow runs the first half of the baseline: the workload for
+// cfg.Duration right after the restart with anti-entropy paused on every
+// node, so that the converging window is compared with the same data and
+// the same restarted node without anti-entropy. It reads every node's
+// counters around it: with every node paused no anti-entropy byte may
+// move, and the report says whether any did.
 func runPausedWindow(ctx context.Context, cfg Config, cl *cluster, tgt target, keys *ScrambledZipfian, r *AAEReport) error {
-	progress(cfg, "paused: workload %s for %v with %d workers, anti-entropy paused on every node (the baseline)", cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
+	progress(cfg, "paused: workload %s for %v with %d workers, anti-entropy paused on every node (the baseline's first half)", cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
 	before, err := cl.counters(ctx, 0, 1, 2)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	phase, w := runWindowedWorkload(ctx, cfg, tgt, keys, 6, "paused")
-	after, err := cl.counters(ctx, 0, 1, 2)
+	phase, w, delta, err := runCountedWindow(ctx, cfg, cl, tgt, keys, 6, "paused", before)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	r.Paused = phase
-	r.Workload.setPaused(w, sumDeltas(after, before))
+	r.Workload.setPaused(w, delta)
 	if !r.Workload.PausedQuiet {
 		progress(cfg, "paused: WARNING: anti-entropy sent %d bytes while paused on every node", sumInts(r.Workload.PausedAAEBytes))
 	}
@@ -491,6 +500,65 @@ func runPausedWindow(ctx context.Context, cfg Config, cl *cluster, tgt target, k
 		return fmt.Errorf("bench: interrupted during the workload with anti-entropy paused: %w", err)
 	}
 	return nil
+}
+
+// runPausedAgainWindow runs the second half of the baseline, once the
+// after window and the final check are over: it pauses anti-entropy on
+// every node again, checks that each says so, waits until no exchange in
+// flight at the pause sends anything more, runs the workload for
+// cfg.Duration (the paused-again window) reading every node's counters
+// around it as runPausedWindow does, and resumes anti-entropy on every
+// node. The two paused windows bracket the converging and after windows,
+// so that drift over the run shows up between them rather than as the
+// exchanges' cost. Times are from restartAt.
+func runPausedAgainWindow(ctx context.Context, cfg Config, cl *cluster, tgt target, keys *ScrambledZipfian, r *AAEReport, restartAt time.Time) error {
+	if err := cl.setAAEPaused(ctx, true, 0, 1, 2); err != nil {
+		return fmt.Errorf("bench: pausing anti-entropy again: %w", err)
+	}
+	r.RepausedAfterSec = seconds(time.Since(restartAt))
+	if _, err := cl.checkPaused(ctx); err != nil {
+		return fmt.Errorf("bench: after pausing anti-entropy again: %w", err)
+	}
+	before, quiet, err := cl.waitAAEQuiet(ctx, aaeStopWait)
+	if err != nil {
+		return fmt.Errorf("bench: after pausing anti-entropy again: %w", err)
+	}
+	r.PausedAgainStartAfterSec = seconds(time.Since(restartAt))
+	if !quiet {
+		progress(cfg, "paused again: WARNING: anti-entropy still sending bytes %v after the pause; starting the window anyway", aaeStopWait)
+	}
+	progress(cfg, "paused again: anti-entropy paused on every node again %.3f s after the restart; workload %s for %v with %d workers (the baseline's second half)",
+		*r.RepausedAfterSec, cfg.Workload.Name, cfg.Duration, cfg.Concurrency)
+	phase, w, delta, err := runCountedWindow(ctx, cfg, cl, tgt, keys, 7, "paused-again", before)
+	if err != nil {
+		return err
+	}
+	r.PausedAgain = phase
+	r.Workload.setPausedAgain(w, delta)
+	if !*r.Workload.PausedAgainQuiet {
+		progress(cfg, "paused again: WARNING: anti-entropy sent %d bytes while paused on every node", sumInts(r.Workload.PausedAgainAAEBytes))
+	}
+	if err := interrupted(ctx); err != nil {
+		return fmt.Errorf("bench: interrupted during the workload with anti-entropy paused again: %w", err)
+	}
+	// Leave the cluster as it was, anti-entropy on.
+	if err := cl.setAAEPaused(ctx, false, 0, 1, 2); err != nil {
+		return fmt.Errorf("bench: resuming anti-entropy after the paused-again window: %w", err)
+	}
+	return nil
+}
+
+// runCountedWindow runs the workload for cfg.Duration as phase, its
+// window named name, and returns them with the deltas of every node's
+// counters over it: from before, read by the caller right before it, to
+// a read right after it.
+func runCountedWindow(ctx context.Context, cfg Config, cl *cluster, tgt target, keys *ScrambledZipfian, phase uint64, name string, before []aaeCounters) (*Phase, *WorkloadWindow, aaeCounters, error) {
+	p, w := runWindowedWorkload(ctx, cfg, tgt, keys, phase, name)
+	after, err := cl.counters(ctx, 0, 1, 2)
+	if err != nil {
+		return nil, nil, aaeCounters{}, fmt.Errorf("bench: %w", err)
+	}
+	return p, w, sumDeltas(after, before), nil
 }
 
 // convergeWatched runs the workload on tgt (none if cfg.Duration is 0)
@@ -790,6 +858,35 @@ func (c *cluster) aaeStatuses(ctx context.Context) ([]aaeStatus, error) {
 	}
 	wg.Wait()
 	return sts, errors.Join(errs...)
+}
+
+// waitAAEQuiet reads every node's counters every aaePollInterval until
+// two reads in a row show no anti-entropy byte sent between them (pausing
+// stops the schedule, but an exchange in flight then runs to its end), or
+// until timeout has passed; it returns the last read and whether it was
+// quiet.
+func (c *cluster) waitAAEQuiet(ctx context.Context, timeout time.Duration) ([]aaeCounters, bool, error) {
+	deadline := time.Now().Add(timeout)
+	prev, err := c.counters(ctx, 0, 1, 2)
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		if !sleep(ctx, aaePollInterval) {
+			return nil, false, ctx.Err()
+		}
+		cur, err := c.counters(ctx, 0, 1, 2)
+		if err != nil {
+			return nil, false, err
+		}
+		if sumValues(sumDeltas(cur, prev).Bytes) == 0 {
+			return cur, true, nil
+		}
+		if time.Now().After(deadline) {
+			return cur, false, nil
+		}
+		prev = cur
+	}
 }
 
 // waitAllEqual polls until one poll finds every partition's root equal on

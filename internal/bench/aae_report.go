@@ -83,10 +83,13 @@ type AAEReport struct {
 	HintsStored int64 `json:"hints_stored"`
 	// Before, MissingWrites and Paused are the workload before the stop,
 	// the writes of the missing records, and the workload after the
-	// restart with anti-entropy paused on every node.
+	// restart with anti-entropy paused on every node; PausedAgain the
+	// workload with anti-entropy paused on every node again once the
+	// after window and the final check were over.
 	Before        *Phase     `json:"before,omitempty"`
 	MissingWrites *Phase     `json:"missing_writes,omitempty"`
 	Paused        *Phase     `json:"paused,omitempty"`
+	PausedAgain   *Phase     `json:"paused_again,omitempty"`
 	Object        ObjectSize `json:"object"`
 	// Spread is where the missing keys are: partitions, branches and
 	// segments (tree leaves) holding at least one.
@@ -134,6 +137,15 @@ type AAEReport struct {
 	// partition equal on every node, FinalAllEqualAfterSec after its end.
 	FinalAllEqual         bool     `json:"final_all_equal"`
 	FinalAllEqualAfterSec *float64 `json:"final_all_equal_after_s,omitempty"`
+	// RepausedAfterSec is when the run paused anti-entropy on every node
+	// again, from the restart: after the final check, for the
+	// paused-again window (absent without one). PausedAgainStartAfterSec
+	// is when that window started, once two reads of every node's
+	// counters aaePollInterval apart showed no anti-entropy byte sent
+	// between them (an exchange in flight at the pause runs to its end),
+	// or a minute after the pause.
+	RepausedAfterSec         *float64 `json:"repaused_after_s,omitempty"`
+	PausedAgainStartAfterSec *float64 `json:"paused_again_start_after_s,omitempty"`
 
 	Bytes    AAEBytes     `json:"bytes"`
 	FullScan FullScan     `json:"full_scan"`
@@ -181,8 +193,10 @@ type AAEBytes struct {
 	TreeOverhead int64 `json:"tree_overhead"`
 	Objects      int64 `json:"objects"`
 	Total        int64 `json:"total"`
-	// TotalToEnd is Total counted on to the end of the run (the workload
-	// and the final poll), absent if the metrics could not be read then.
+	// TotalToEnd is Total counted on to the final poll, after the
+	// workload's after window (the paused-again window, if any, comes
+	// after it and should send nothing), absent if the metrics could not
+	// be read then.
 	TotalToEnd int64 `json:"total_to_end,omitempty"`
 	// Ratios to Object.MissingBytes.
 	TotalRatio   float64 `json:"total_ratio"`
@@ -219,25 +233,59 @@ type FullScan struct {
 }
 
 // AAEWorkload is the concurrent workload's throughput and latency, in
-// four windows of one run: with every node up before the stop (before);
-// after the restart with anti-entropy paused on every node (paused, the
-// baseline: same data, same restarted node, no anti-entropy); from the
-// resume until the replicas were seen converged (converging); and from
-// then on for at least the workload's duration (after).
+// five windows of one run: with every node up before the stop (before);
+// after the restart with anti-entropy paused on every node (paused: same
+// data, same restarted node, no anti-entropy); from the resume until the
+// replicas were seen converged (converging); from then on for at least
+// the workload's duration (after); and, once that and the final check
+// were over, with anti-entropy paused on every node again (paused
+// again). The two paused windows bracket the converging and after ones,
+// and pooled they are the baseline (Baseline), so that the machine's
+// drift over the run does not pass for the cost of anti-entropy.
 type AAEWorkload struct {
-	Before     *WorkloadWindow `json:"before"`
-	Paused     *WorkloadWindow `json:"paused,omitempty"`
-	Converging *WorkloadWindow `json:"converging,omitempty"`
-	After      *WorkloadWindow `json:"after,omitempty"`
-	// ThroughputRatioPaused and P99RatioPaused are the converging
-	// window's ops/s and p99 divided by the paused window's: the
-	// foreground cost of the exchanges. P99BoundMet says the converging
-	// p99 was within 20% of the paused one (ratio <= 1.2). OpRatiosPaused
-	// are the same ratios operation by operation.
-	ThroughputRatioPaused *float64           `json:"throughput_ratio_paused,omitempty"`
-	P99RatioPaused        *float64           `json:"p99_ratio_paused,omitempty"`
-	P99BoundMet           *bool              `json:"p99_bound_met,omitempty"`
-	OpRatiosPaused        map[string]OpRatio `json:"op_ratios_paused,omitempty"`
+	Before      *WorkloadWindow `json:"before"`
+	Paused      *WorkloadWindow `json:"paused,omitempty"`
+	Converging  *WorkloadWindow `json:"converging,omitempty"`
+	After       *WorkloadWindow `json:"after,omitempty"`
+	PausedAgain *WorkloadWindow `json:"paused_again,omitempty"`
+	// Baseline is the paused windows pooled (BaselineWindows names them:
+	// both, or only the first if the run ended before the second): every
+	// operation of each, its p99 from their merged latencies and its
+	// ops/s their operations over their seconds together; from_s is 0
+	// and to_s those seconds.
+	Baseline        *WorkloadWindow `json:"baseline,omitempty"`
+	BaselineWindows []string        `json:"baseline_windows,omitempty"`
+	// ThroughputRatioBaseline and P99RatioBaseline are the converging
+	// window's ops/s and p99 divided by the baseline's: the foreground
+	// cost of the exchanges. P99BoundMet says the converging p99 was
+	// within 20% of the baseline's (ratio <= 1.2). OpRatiosBaseline are
+	// the same ratios operation by operation.
+	ThroughputRatioBaseline *float64           `json:"throughput_ratio_baseline,omitempty"`
+	P99RatioBaseline        *float64           `json:"p99_ratio_baseline,omitempty"`
+	P99BoundMet             *bool              `json:"p99_bound_met,omitempty"`
+	OpRatiosBaseline        map[string]OpRatio `json:"op_ratios_baseline,omitempty"`
+	// ThroughputRatioPaused, P99RatioPaused and OpRatiosPaused are the
+	// converging window against the paused window alone;
+	// ...PausedAgain against the paused-again window alone.
+	ThroughputRatioPaused      *float64           `json:"throughput_ratio_paused,omitempty"`
+	P99RatioPaused             *float64           `json:"p99_ratio_paused,omitempty"`
+	OpRatiosPaused             map[string]OpRatio `json:"op_ratios_paused,omitempty"`
+	ThroughputRatioPausedAgain *float64           `json:"throughput_ratio_paused_again,omitempty"`
+	P99RatioPausedAgain        *float64           `json:"p99_ratio_paused_again,omitempty"`
+	OpRatiosPausedAgain        map[string]OpRatio `json:"op_ratios_paused_again,omitempty"`
+	// AfterThroughputRatioBaseline, AfterP99RatioBaseline and
+	// AfterOpRatiosBaseline are the after window against the baseline:
+	// the cost of anti-entropy running with nothing to repair.
+	AfterThroughputRatioBaseline *float64           `json:"after_throughput_ratio_baseline,omitempty"`
+	AfterP99RatioBaseline        *float64           `json:"after_p99_ratio_baseline,omitempty"`
+	AfterOpRatiosBaseline        map[string]OpRatio `json:"after_op_ratios_baseline,omitempty"`
+	// DriftThroughputRatio, DriftP99Ratio and DriftOpRatios are the
+	// paused-again window against the paused one: the same conditions,
+	// no anti-entropy, at the end of the run and at its start; a ratio
+	// far from 1 is the machine's drift.
+	DriftThroughputRatio *float64           `json:"drift_throughput_ratio,omitempty"`
+	DriftP99Ratio        *float64           `json:"drift_p99_ratio,omitempty"`
+	DriftOpRatios        map[string]OpRatio `json:"drift_op_ratios,omitempty"`
 	// ThroughputRatio and P99Ratio are the converging window's ops/s and
 	// p99 divided by the before window's; ...After by the after window's;
 	// OpRatios and OpRatiosAfter the same operation by operation.
@@ -248,8 +296,8 @@ type AAEWorkload struct {
 	OpRatios             map[string]OpRatio `json:"op_ratios,omitempty"`
 	OpRatiosAfter        map[string]OpRatio `json:"op_ratios_after,omitempty"`
 	// BeforeAAEBytes and AfterAAEBytes are the anti-entropy traffic by
-	// step during the before window and from convergence to the end of
-	// the run: the scheduled exchanges of replicas that miss nothing,
+	// step during the before window and from convergence to the final
+	// poll: the scheduled exchanges of replicas that miss nothing,
 	// under the workload's writes. BeforeReadRepairs and AfterReadRepairs
 	// are tutti_read_repairs_total over the same spans (the converging
 	// window's are in AAEBytes.ReadRepairs).
@@ -265,6 +313,11 @@ type AAEWorkload struct {
 	PausedAAEBytes    map[string]int64 `json:"paused_aae_bytes,omitempty"`
 	PausedReadRepairs int64            `json:"paused_read_repairs"`
 	PausedQuiet       bool             `json:"paused_quiet"`
+	// PausedAgainAAEBytes, PausedAgainReadRepairs and PausedAgainQuiet are
+	// the same over the paused-again window (absent without one).
+	PausedAgainAAEBytes    map[string]int64 `json:"paused_again_aae_bytes,omitempty"`
+	PausedAgainReadRepairs *int64           `json:"paused_again_read_repairs,omitempty"`
+	PausedAgainQuiet       *bool            `json:"paused_again_quiet,omitempty"`
 }
 
 // OpRatio is one operation's ops/s and p99 in one window divided by its
@@ -286,6 +339,9 @@ type WorkloadWindow struct {
 	Errors     int64                `json:"errors"`
 	Latency    Latency              `json:"latency_ms"`
 	Operations map[string]*WindowOp `json:"operations,omitempty"`
+	// lat holds the latencies Latency summarizes, so that windows can be
+	// pooled (poolWindows); only windowOf and poolWindows fill it.
+	lat histogram
 }
 
 // WindowOp is one operation's share of a workload window: "read" or
@@ -295,6 +351,8 @@ type WindowOp struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	Errors    int64   `json:"errors"`
 	Latency   Latency `json:"latency_ms"`
+	// lat is as WorkloadWindow's.
+	lat histogram
 }
 
 // windowOf summarizes the operations of t that ended in [from, to), all
@@ -304,8 +362,58 @@ func windowOf(name string, t *timeline, from, to time.Duration) *WorkloadWindow 
 	return &WorkloadWindow{
 		Name: name, FromSec: from.Seconds(), ToSec: to.Seconds(),
 		Ops: w.writes, OpsPerSec: w.perSecond(), Errors: w.failed, Latency: latencyOf(&w.latencies),
-		Operations: opsOf(t, from, to),
+		Operations: opsOf(t, from, to), lat: w.latencies,
 	}
+}
+
+// poolWindows pools windows into one, named name: every operation of
+// each, as if they had run back to back. Its ops/s is their operations
+// over their seconds together (not the mean of their rates), its
+// latencies come from their latencies merged (not from their percentiles
+// averaged), its errors are their sum, and so operation by operation;
+// from_s is 0 and to_s their seconds together. It returns nil if there
+// is no window, or if one is nil or lacks its latencies (a window not
+// made by windowOf or poolWindows).
+func poolWindows(name string, windows ...*WorkloadWindow) *WorkloadWindow {
+	if len(windows) == 0 {
+		return nil
+	}
+	p := &WorkloadWindow{Name: name, Operations: map[string]*WindowOp{}}
+	var secs float64
+	for _, w := range windows {
+		if w == nil || uint64(w.Ops) != w.lat.total {
+			return nil
+		}
+		secs += w.ToSec - w.FromSec
+		p.Ops += w.Ops
+		p.Errors += w.Errors
+		p.lat.merge(&w.lat)
+		for opName, op := range w.Operations {
+			if uint64(op.Ops) != op.lat.total {
+				return nil
+			}
+			po := p.Operations[opName]
+			if po == nil {
+				po = &WindowOp{}
+				p.Operations[opName] = po
+			}
+			po.Ops += op.Ops
+			po.Errors += op.Errors
+			po.lat.merge(&op.lat)
+		}
+	}
+	p.ToSec = secs
+	p.Latency = latencyOf(&p.lat)
+	if secs > 0 {
+		p.OpsPerSec = float64(p.Ops) / secs
+	}
+	for _, po := range p.Operations {
+		po.Latency = latencyOf(&po.lat)
+		if secs > 0 {
+			po.OpsPerSec = float64(po.Ops) / secs
+		}
+	}
+	return p
 }
 
 // opsOf splits the operations of t that ended in [from, to) by
@@ -326,7 +434,7 @@ func opsOf(t *timeline, from, to time.Duration) map[string]*WindowOp {
 		if n == 0 && failed[k] == 0 {
 			continue
 		}
-		op := &WindowOp{Ops: n, Errors: failed[k], Latency: latencyOf(&lat[k])}
+		op := &WindowOp{Ops: n, Errors: failed[k], Latency: latencyOf(&lat[k]), lat: lat[k]}
 		if secs := (to - from).Seconds(); secs > 0 {
 			op.OpsPerSec = float64(n) / secs
 		}
@@ -342,31 +450,74 @@ func (w *AAEWorkload) setPaused(win *WorkloadWindow, delta aaeCounters) {
 	w.PausedAAEBytes = intMap(delta.Bytes)
 	w.PausedReadRepairs = int64(math.Round(delta.ReadRepairs))
 	w.PausedQuiet = sumInts(w.PausedAAEBytes) == 0
+	w.compare()
+}
+
+// setPausedAgain records the paused-again window and every node's
+// counters' deltas over it, and compares the windows again with the
+// baseline now both paused windows.
+func (w *AAEWorkload) setPausedAgain(win *WorkloadWindow, delta aaeCounters) {
+	w.PausedAgain = win
+	w.PausedAgainAAEBytes = intMap(delta.Bytes)
+	rr := int64(math.Round(delta.ReadRepairs))
+	quiet := sumInts(w.PausedAgainAAEBytes) == 0
+	w.PausedAgainReadRepairs, w.PausedAgainQuiet = &rr, &quiet
+	w.compare()
 }
 
 // setConverging cuts the workload that ran from wl after the restart (the
-// resume) into the converging and after windows, and compares the
-// converging one with the paused, before and after ones.
+// resume) into the converging and after windows, and compares them with
+// the others.
 func (w *AAEWorkload) setConverging(t *timeline, wl time.Duration, ev aaeEvents) {
 	cut := t.end
 	if ev.conv != nil && ev.conv.converged() {
 		cut = min(max(ev.conv.at-wl, 0), t.end)
 	}
 	w.Converging = windowOf("converging", t, 0, cut)
+	w.After = nil
 	if cut < t.end {
 		w.After = windowOf("after", t, cut, t.end)
 	}
-	w.ThroughputRatioPaused, w.P99RatioPaused = compareWindows(w.Converging, w.Paused)
-	w.OpRatiosPaused = compareOps(w.Converging, w.Paused)
+	w.compare()
+}
+
+// compare pools the paused windows there are into the baseline and
+// computes every ratio from the windows there are (a ratio whose windows
+// are missing, or have no operation, is nil): the converging window
+// against the baseline (and the bound on its p99), each paused window,
+// the before window and the after window; the after window against the
+// baseline; and the paused-again window against the paused one.
+func (w *AAEWorkload) compare() {
+	w.Baseline, w.BaselineWindows = nil, nil
+	var pooled []*WorkloadWindow
+	var names []string
+	for _, p := range []*WorkloadWindow{w.Paused, w.PausedAgain} {
+		if p != nil {
+			pooled, names = append(pooled, p), append(names, p.Name)
+		}
+	}
+	if w.Baseline = poolWindows("baseline", pooled...); w.Baseline != nil {
+		w.BaselineWindows = names
+	}
+	w.ThroughputRatioBaseline, w.P99RatioBaseline = compareWindows(w.Converging, w.Baseline)
+	w.OpRatiosBaseline = compareOps(w.Converging, w.Baseline)
 	w.P99BoundMet = nil
-	if w.P99RatioPaused != nil {
-		met := *w.P99RatioPaused <= p99Bound
+	if w.P99RatioBaseline != nil {
+		met := *w.P99RatioBaseline <= p99Bound
 		w.P99BoundMet = &met
 	}
+	w.ThroughputRatioPaused, w.P99RatioPaused = compareWindows(w.Converging, w.Paused)
+	w.OpRatiosPaused = compareOps(w.Converging, w.Paused)
+	w.ThroughputRatioPausedAgain, w.P99RatioPausedAgain = compareWindows(w.Converging, w.PausedAgain)
+	w.OpRatiosPausedAgain = compareOps(w.Converging, w.PausedAgain)
 	w.ThroughputRatio, w.P99Ratio = compareWindows(w.Converging, w.Before)
 	w.OpRatios = compareOps(w.Converging, w.Before)
 	w.ThroughputRatioAfter, w.P99RatioAfter = compareWindows(w.Converging, w.After)
 	w.OpRatiosAfter = compareOps(w.Converging, w.After)
+	w.AfterThroughputRatioBaseline, w.AfterP99RatioBaseline = compareWindows(w.After, w.Baseline)
+	w.AfterOpRatiosBaseline = compareOps(w.After, w.Baseline)
+	w.DriftThroughputRatio, w.DriftP99Ratio = compareWindows(w.PausedAgain, w.Paused)
+	w.DriftOpRatios = compareOps(w.PausedAgain, w.Paused)
 }
 
 // compareWindows returns w's ops/s and p99 divided by base's, or nils if
@@ -783,6 +934,13 @@ func (r *AAEReport) writeTimes(b *strings.Builder) {
 	} else {
 		b.WriteString("  after the workload: NOT every partition equal in one poll\n")
 	}
+	if r.RepausedAfterSec != nil {
+		fmt.Fprintf(b, "  paused again: anti-entropy paused on every node again %.3f s after the restart", *r.RepausedAfterSec)
+		if r.PausedAgainStartAfterSec != nil {
+			fmt.Fprintf(b, "; the paused-again window started %.3f s after the restart, once no anti-entropy byte moved", *r.PausedAgainStartAfterSec)
+		}
+		b.WriteString("\n")
+	}
 }
 
 // writeTrees writes how the restarted node got its trees: loaded at its
@@ -831,7 +989,7 @@ func (r *AAEReport) writeBytes(b *strings.Builder) error {
 	for _, id := range sortedKeys(by.ByNode) {
 		nodes = append(nodes, fmt.Sprintf("%s %d", id, by.ByNode[id]))
 	}
-	fmt.Fprintf(b, "  by node: %s; to the end of the run: %d\n", strings.Join(nodes, ", "), by.TotalToEnd)
+	fmt.Fprintf(b, "  by node: %s; on to the final check: %d\n", strings.Join(nodes, ", "), by.TotalToEnd)
 	fmt.Fprintf(b, "  against the missing objects: total %.2fx, objects %.2fx; bound (objects <= %dx the missing objects, tree overhead on top): %s\n",
 		by.TotalRatio, by.ObjectsRatio, objectBound, verdict(by.BoundMet))
 	fmt.Fprintf(b, "  keys repaired: %s; exchanges: %s; read repairs: %d\n", joinCounts(by.KeysRepaired), joinCounts(by.ExchangesByOutcome), by.ReadRepairs)
@@ -869,15 +1027,24 @@ func yesNo(b bool) string {
 // comparisons; convReadRepairs are the read repairs of the converging
 // window.
 func (w *AAEWorkload) writeText(b *strings.Builder, convReadRepairs int64) error {
-	b.WriteString("  workload (times from the start of each workload run: before the stop, paused, and from the resume):\n")
+	runs := "before the stop, paused, and from the resume"
+	if w.PausedAgain != nil {
+		runs = "before the stop, paused, from the resume, and paused again"
+	}
+	fmt.Fprintf(b, "  workload (times from the start of each workload run: %s; baseline: the paused windows pooled):\n", runs)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "    window\top\tfrom s\tto s\tops\tops/s\terrors\tp50 ms\tp99 ms\tp99.9 ms\t")
-	for _, win := range []*WorkloadWindow{w.Before, w.Paused, w.Converging, w.After} {
+	for _, win := range []*WorkloadWindow{w.Before, w.Paused, w.Converging, w.After, w.PausedAgain, w.Baseline} {
 		if win == nil {
 			continue
 		}
 		l := win.Latency
-		fmt.Fprintf(tw, "    %s\tall\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, win.FromSec, win.ToSec, win.Ops, win.OpsPerSec, win.Errors, l.P50, l.P99, l.P999)
+		from, to := fmt.Sprintf("%.3f", win.FromSec), fmt.Sprintf("%.3f", win.ToSec)
+		if win == w.Baseline {
+			// Pooled: no one stretch of time.
+			from, to = "-", "-"
+		}
+		fmt.Fprintf(tw, "    %s\tall\t%s\t%s\t%d\t%.1f\t%d\t%.3f\t%.3f\t%.3f\t\n", win.Name, from, to, win.Ops, win.OpsPerSec, win.Errors, l.P50, l.P99, l.P999)
 		for _, name := range sortedKeys(win.Operations) {
 			op := win.Operations[name]
 			l := op.Latency
@@ -888,27 +1055,42 @@ func (w *AAEWorkload) writeText(b *strings.Builder, convReadRepairs int64) error
 		return err
 	}
 	w.writeCost(b)
-	paused := ""
+	paused, pausedAgain, pausedAgainRR := "", "", ""
 	if w.Paused != nil {
 		paused = fmt.Sprintf(", %d while paused (quiet: %s)", sumInts(w.PausedAAEBytes), yesNo(w.PausedQuiet))
 	}
-	fmt.Fprintf(b, "  with nothing missing: anti-entropy bytes %d before, %d after%s; read repairs %d before, %d paused, %d converging, %d after\n",
-		sumInts(w.BeforeAAEBytes), sumInts(w.AfterAAEBytes), paused, w.BeforeReadRepairs, w.PausedReadRepairs, convReadRepairs, w.AfterReadRepairs)
+	if w.PausedAgainQuiet != nil {
+		pausedAgain = fmt.Sprintf(", %d while paused again (quiet: %s)", sumInts(w.PausedAgainAAEBytes), yesNo(*w.PausedAgainQuiet))
+	}
+	if w.PausedAgainReadRepairs != nil {
+		pausedAgainRR = fmt.Sprintf(", %d paused again", *w.PausedAgainReadRepairs)
+	}
+	fmt.Fprintf(b, "  with nothing missing: anti-entropy bytes %d before, %d after%s%s; read repairs %d before, %d paused, %d converging, %d after%s\n",
+		sumInts(w.BeforeAAEBytes), sumInts(w.AfterAAEBytes), paused, pausedAgain, w.BeforeReadRepairs, w.PausedReadRepairs, convReadRepairs, w.AfterReadRepairs, pausedAgainRR)
 	return nil
 }
 
-// writeCost writes the converging window against the paused one (the
-// issue's bound) and against the before and after windows.
+// writeCost writes the converging window against the baseline (the
+// issue's bound), against each paused window, and against the before and
+// after windows; the after window against the baseline; and the drift,
+// the paused-again window against the paused one.
 func (w *AAEWorkload) writeCost(b *strings.Builder) {
-	if w.P99RatioPaused != nil {
-		fmt.Fprintf(b, "  foreground p99 while converging: %.2fx its level with anti-entropy paused (within %.0f%%: %s); ops/s %.2fx%s\n",
-			*w.P99RatioPaused, 100*(p99Bound-1), yesNo(*w.P99RatioPaused <= p99Bound), *w.ThroughputRatioPaused, opRatiosText(w.OpRatiosPaused))
-		if !w.PausedQuiet {
-			fmt.Fprintf(b, "  WARNING: anti-entropy sent %d bytes during the paused window: the baseline is not one without anti-entropy\n", sumInts(w.PausedAAEBytes))
-		}
+	if w.P99RatioBaseline != nil {
+		fmt.Fprintf(b, "  foreground p99 while converging: %.2fx its level with anti-entropy paused (%s; within %.0f%%: %s); ops/s %.2fx%s\n",
+			*w.P99RatioBaseline, w.baselineText(), 100*(p99Bound-1), yesNo(*w.P99RatioBaseline <= p99Bound), *w.ThroughputRatioBaseline, opRatiosText(w.OpRatiosBaseline))
 	} else if w.Converging != nil {
 		b.WriteString("  foreground p99 while converging: no paused window with operations to compare it with\n")
 	}
+	if w.Paused != nil && !w.PausedQuiet {
+		fmt.Fprintf(b, "  WARNING: anti-entropy sent %d bytes during the paused window: the baseline is not one without anti-entropy\n", sumInts(w.PausedAAEBytes))
+	}
+	if w.PausedAgainQuiet != nil && !*w.PausedAgainQuiet {
+		fmt.Fprintf(b, "  WARNING: anti-entropy sent %d bytes during the paused-again window: the baseline is not one without anti-entropy\n", sumInts(w.PausedAgainAAEBytes))
+	}
+	ratioLine(b, "converging / paused", w.P99RatioPaused, w.ThroughputRatioPaused, w.OpRatiosPaused)
+	ratioLine(b, "converging / paused again", w.P99RatioPausedAgain, w.ThroughputRatioPausedAgain, w.OpRatiosPausedAgain)
+	ratioLine(b, "after convergence (anti-entropy on, replicas equal) / baseline", w.AfterP99RatioBaseline, w.AfterThroughputRatioBaseline, w.AfterOpRatiosBaseline)
+	ratioLine(b, "drift: paused again / paused", w.DriftP99Ratio, w.DriftThroughputRatio, w.DriftOpRatios)
 	if w.ThroughputRatio != nil {
 		fmt.Fprintf(b, "  converging against before the stop: %.2fx the ops/s, %.2fx the p99%s", *w.ThroughputRatio, *w.P99Ratio, opRatiosText(w.OpRatios))
 		if w.ThroughputRatioAfter != nil {
@@ -916,6 +1098,26 @@ func (w *AAEWorkload) writeCost(b *strings.Builder) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// baselineText says which paused windows the baseline pools.
+func (w *AAEWorkload) baselineText() string {
+	switch len(w.BaselineWindows) {
+	case 2:
+		return "both paused windows"
+	case 1:
+		return "the " + w.BaselineWindows[0] + " window only"
+	}
+	return strings.Join(w.BaselineWindows, ", ")
+}
+
+// ratioLine writes "  name: p99 <r>x, ops/s <r>x; read: ..." if the
+// ratios are known.
+func ratioLine(b *strings.Builder, name string, p99, tput *float64, ops map[string]OpRatio) {
+	if p99 == nil || tput == nil {
+		return
+	}
+	fmt.Fprintf(b, "  %s: p99 %.2fx, ops/s %.2fx%s\n", name, *p99, *tput, opRatiosText(ops))
 }
 
 // opRatiosText lists the per-operation ratios as "; read: p99 1.10x,

@@ -61,8 +61,9 @@ func TestAAERun(t *testing.T) {
 		t.Errorf("after window %+v", w.After)
 	}
 	checkPausedWindow(t, w)
-	if res.Run == nil || res.Load == nil || r.Before == nil || r.MissingWrites == nil || r.MissingWrites.Errors != 0 || r.Paused == nil || r.Paused.Ops == 0 {
-		t.Errorf("phases: load %v, before %v, missing %+v, paused %v, run %v", res.Load, r.Before, r.MissingWrites, r.Paused, res.Run)
+	checkPausedAgainWindow(t, r)
+	if res.Run == nil || res.Load == nil || r.Before == nil || r.MissingWrites == nil || r.MissingWrites.Errors != 0 || r.Paused == nil || r.Paused.Ops == 0 || r.PausedAgain == nil || r.PausedAgain.Ops == 0 {
+		t.Errorf("phases: load %v, before %v, missing %+v, paused %v, run %v, paused again %v", res.Load, r.Before, r.MissingWrites, r.Paused, res.Run, r.PausedAgain)
 	}
 	// Every node was killed when the command returned.
 	for _, e := range res.Endpoints {
@@ -95,6 +96,54 @@ func checkPausedWindow(t *testing.T, w *bench.AAEWorkload) {
 	}
 	if w.P99RatioPaused == nil || w.ThroughputRatioPaused == nil || w.P99BoundMet == nil || len(w.OpRatiosPaused) != 2 {
 		t.Errorf("converging against paused: p99 %v, ops/s %v, bound met %v, per op %v", w.P99RatioPaused, w.ThroughputRatioPaused, w.P99BoundMet, w.OpRatiosPaused)
+	}
+}
+
+// checkPausedAgainWindow checks the other side of the bracket: once the
+// after window and the final check were over, the workload ran again
+// with anti-entropy paused on every node, no anti-entropy byte moved, and
+// the baseline pools both paused windows.
+func checkPausedAgainWindow(t *testing.T, r *bench.AAEReport) {
+	t.Helper()
+	w := r.Workload
+	p := w.PausedAgain
+	if p == nil || p.Name != "paused-again" || p.Ops == 0 || p.ToSec-p.FromSec < 1.9 || p.Operations["read"] == nil || p.Operations["update"] == nil {
+		t.Fatalf("paused-again window %+v", p)
+	}
+	var moved int64
+	for _, n := range w.PausedAgainAAEBytes {
+		moved += n
+	}
+	if w.PausedAgainQuiet == nil || !*w.PausedAgainQuiet || moved != 0 || w.PausedAgainReadRepairs == nil {
+		t.Errorf("anti-entropy bytes while paused again on every node: %v (quiet %v, read repairs %v)", w.PausedAgainAAEBytes, w.PausedAgainQuiet, w.PausedAgainReadRepairs)
+	}
+	// Paused again after the final check, which came after the after
+	// window.
+	if r.RepausedAfterSec == nil || r.PausedAgainStartAfterSec == nil || r.ConvergedAfterSec == nil ||
+		*r.RepausedAfterSec < *r.ConvergedAfterSec+1.9 || *r.PausedAgainStartAfterSec < *r.RepausedAfterSec {
+		t.Errorf("paused again %v s after the restart, window from %v s; converged %v s after it", r.RepausedAfterSec, r.PausedAgainStartAfterSec, r.ConvergedAfterSec)
+	}
+	b := w.Baseline
+	if b == nil || len(w.BaselineWindows) != 2 || w.BaselineWindows[0] != "paused" || w.BaselineWindows[1] != "paused-again" {
+		t.Fatalf("baseline %+v of %v", b, w.BaselineWindows)
+	}
+	if b.Ops != w.Paused.Ops+p.Ops || b.Errors != w.Paused.Errors+p.Errors {
+		t.Errorf("baseline: %d ops, %d errors; paused %d and %d, paused again %d and %d", b.Ops, b.Errors, w.Paused.Ops, w.Paused.Errors, p.Ops, p.Errors)
+	}
+	secs := (w.Paused.ToSec - w.Paused.FromSec) + (p.ToSec - p.FromSec)
+	if math.Abs(b.ToSec-secs) > 1e-9 || math.Abs(b.OpsPerSec-float64(b.Ops)/secs) > 1e-6 {
+		t.Errorf("baseline over %v s at %v ops/s, want %v s", b.ToSec, b.OpsPerSec, secs)
+	}
+	for _, name := range []string{"read", "update"} {
+		if op := b.Operations[name]; op == nil || op.Ops != w.Paused.Operations[name].Ops+p.Operations[name].Ops {
+			t.Errorf("baseline %s %+v", name, op)
+		}
+	}
+	if w.P99RatioBaseline == nil || w.ThroughputRatioBaseline == nil || len(w.OpRatiosBaseline) != 2 || w.P99BoundMet == nil || *w.P99BoundMet != (*w.P99RatioBaseline <= 1.2) {
+		t.Errorf("converging / baseline: p99 %v, ops/s %v, per op %v, bound met %v", w.P99RatioBaseline, w.ThroughputRatioBaseline, w.OpRatiosBaseline, w.P99BoundMet)
+	}
+	if w.P99RatioPausedAgain == nil || w.AfterP99RatioBaseline == nil || w.DriftP99Ratio == nil || w.DriftThroughputRatio == nil || len(w.DriftOpRatios) != 2 {
+		t.Errorf("converging / paused again %v, after / baseline %v, drift p99 %v, ops/s %v, per op %v", w.P99RatioPausedAgain, w.AfterP99RatioBaseline, w.DriftP99Ratio, w.DriftThroughputRatio, w.DriftOpRatios)
 	}
 }
 
@@ -131,8 +180,8 @@ func TestAAERunKilled(t *testing.T) {
 	}
 	checkResume(t, r)
 	// No workload: no paused window, resumed once n3 was back.
-	if r.Workload != nil || r.Paused != nil || res.Run != nil || r.ResumedAfterSec < r.ReplicatesAfterSec || r.ResumedAfterSec > r.ReplicatesAfterSec+1 {
-		t.Errorf("workload %+v, paused %v, run %v; resumed %.3f s after the restart, replicating %.3f s after it", r.Workload, r.Paused, res.Run, r.ResumedAfterSec, r.ReplicatesAfterSec)
+	if r.Workload != nil || r.Paused != nil || r.PausedAgain != nil || r.RepausedAfterSec != nil || res.Run != nil || r.ResumedAfterSec < r.ReplicatesAfterSec || r.ResumedAfterSec > r.ReplicatesAfterSec+1 {
+		t.Errorf("workload %+v, paused %v, paused again %v (at %v), run %v; resumed %.3f s after the restart, replicating %.3f s after it", r.Workload, r.Paused, r.PausedAgain, r.RepausedAfterSec, res.Run, r.ResumedAfterSec, r.ReplicatesAfterSec)
 	}
 	if b := r.Bytes; b.KeysRepaired["pulled"]+b.KeysRepaired["pushed"] < 20 || b.Objects <= 0 {
 		t.Errorf("bytes %+v", b)

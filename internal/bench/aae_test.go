@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -458,12 +459,260 @@ func TestPausedComparison(t *testing.T) {
 	}
 }
 
+// opLat is one successful operation of a test log, or a failed one with
+// failed set.
+type opLat struct {
+	op     opKind
+	lat    time.Duration
+	failed bool
+}
+
+// ops returns n operations op of latency lat.
+func ops(n int, op opKind, lat time.Duration) []opLat {
+	out := make([]opLat, n)
+	for i := range out {
+		out[i] = opLat{op: op, lat: lat}
+	}
+	return out
+}
+
+// spreadLog is a workload phase of offset+secs seconds whose operations,
+// in the order given, start evenly spread over its last secs seconds.
+func spreadLog(offset, secs int, list ...[]opLat) *timeline {
+	var all []opLat
+	for _, l := range list {
+		all = append(all, l...)
+	}
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	step := time.Duration(secs) * time.Second / time.Duration(len(all))
+	for i, o := range all {
+		var err error
+		if o.failed {
+			err = &opError{kind: "unavailable", err: errors.New("boom")}
+		}
+		l.add(o.op, origin.Add(time.Duration(offset)*time.Second+time.Duration(i)*step), o.lat, err)
+	}
+	return mergeLogs([]*writeLog{&l}, time.Duration(offset+secs)*time.Second)
+}
+
+// interleave alternates the operations of a and b, a first.
+func interleave(a, b []opLat) []opLat {
+	var out []opLat
+	for i := range max(len(a), len(b)) {
+		if i < len(a) {
+			out = append(out, a[i])
+		}
+		if i < len(b) {
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
+
+func TestPoolWindows(t *testing.T) {
+	ms := time.Millisecond
+	// a: 10 s, 50 reads and 50 updates of 1 ms, one failed update: p99
+	// 1 ms, 10 ops/s.
+	a := windowOf("paused", spreadLog(0, 10, interleave(ops(50, opRead, ms), ops(50, opUpdate, ms)), []opLat{{op: opUpdate, lat: ms, failed: true}}), 0, 10*time.Second)
+	// b: 2 s (from 2 s to 4 s of its run), reads and updates each 49 of
+	// 2 ms and one of 10 ms, one failed read: p99 10 ms, 50 ops/s.
+	slow := func(op opKind) []opLat { return append(ops(49, op, 2*ms), opLat{op: op, lat: 10 * ms}) }
+	b := windowOf("paused-again", spreadLog(2, 2, interleave(slow(opRead), slow(opUpdate)), []opLat{{op: opRead, lat: ms, failed: true}}), 2*time.Second, 4*time.Second)
+	if a.Ops != 100 || a.OpsPerSec != 10 || math.Abs(a.Latency.P99-1) > 0.01 || b.Ops != 100 || b.OpsPerSec != 50 || math.Abs(b.Latency.P99-10) > 0.05 {
+		t.Fatalf("windows a %+v, b %+v", a, b)
+	}
+	p := poolWindows("baseline", a, b)
+	if p == nil {
+		t.Fatal("no pooled window")
+	}
+	// 200 operations in 12 s (not the mean of 10 and 50 ops/s); sorted,
+	// 100 of 1 ms, 98 of 2 ms, 2 of 10 ms: the 198th, the p99, is 2 ms
+	// (not either window's p99, nor their mean).
+	if p.Name != "baseline" || p.Ops != 200 || p.Errors != 2 || p.FromSec != 0 || p.ToSec != 12 || math.Abs(p.OpsPerSec-200.0/12) > 1e-9 {
+		t.Errorf("pooled %+v", p)
+	}
+	if math.Abs(p.Latency.P99-2) > 0.01 || math.Abs(p.Latency.P50-1) > 0.01 || math.Abs(p.Latency.Max-10) > 0.05 || math.Abs(p.Latency.Min-1) > 0.01 {
+		t.Errorf("pooled latency %+v", p.Latency)
+	}
+	// Per operation: 100 each in 12 s; sorted, 50 of 1 ms, 49 of 2 ms,
+	// one of 10 ms: the 99th is 2 ms. Each has one error.
+	for _, name := range []string{"read", "update"} {
+		op := p.Operations[name]
+		if op == nil || op.Ops != 100 || op.Errors != 1 || math.Abs(op.OpsPerSec-100.0/12) > 1e-9 || math.Abs(op.Latency.P99-2) > 0.01 || math.Abs(op.Latency.Max-10) > 0.05 {
+			t.Errorf("pooled %s %+v", name, op)
+		}
+	}
+	if len(p.Operations) != 2 {
+		t.Errorf("pooled operations %v", p.Operations)
+	}
+	// The order does not matter, and the windows are left as they were.
+	if q := poolWindows("baseline", b, a); q == nil || q.Ops != p.Ops || q.Latency != p.Latency || q.OpsPerSec != p.OpsPerSec {
+		t.Errorf("pooled the other way round %+v", q)
+	}
+	if a.Ops != 100 || math.Abs(a.Latency.P99-1) > 0.01 || a.lat.total != 100 || b.Operations["read"].lat.total != 50 {
+		t.Errorf("pooling changed its windows: %+v %+v", a, b)
+	}
+	// One window pooled is that window, over its own seconds.
+	if one := poolWindows("baseline", b); one == nil || one.Ops != 100 || one.ToSec != 2 || one.OpsPerSec != 50 || one.Latency != b.Latency || one.Operations["read"].Latency != b.Operations["read"].Latency {
+		t.Errorf("one window pooled %+v", one)
+	}
+	// A pooled window can be pooled again.
+	if again := poolWindows("x", p, a); again == nil || again.Ops != 300 || again.ToSec != 22 {
+		t.Errorf("pooled again %+v", again)
+	}
+	// Nothing to pool, or a window without its latencies: no window.
+	literal := &WorkloadWindow{Name: "literal", Ops: 10, OpsPerSec: 1, Latency: Latency{P99: 1}}
+	for name, ws := range map[string][]*WorkloadWindow{"none": nil, "nil": {a, nil}, "literal": {a, literal}} {
+		if got := poolWindows("baseline", ws...); got != nil {
+			t.Errorf("%s: pooled %+v", name, got)
+		}
+	}
+}
+
+// TestBaselineBracket checks the A-B-A bracket: the baseline is both
+// paused windows pooled, the bound is judged on it, and the converging,
+// after and paused-again windows are compared with the others.
+func TestBaselineBracket(t *testing.T) {
+	ms := time.Millisecond
+	us := time.Microsecond
+	w := &AAEWorkload{Before: windowOf("before", mixedLog(10, ms, 3*ms), 0, 10*time.Second)}
+	// Paused: 10 s, reads of 1 ms and updates of 3 ms, 20 ops/s.
+	w.setPaused(windowOf("paused", mixedLog(10, ms, 3*ms), 0, 10*time.Second), aaeCounters{})
+	// Converging (10 s): reads of 1.3 ms every 100 ms, updates of 3.9 ms
+	// every 200 ms, 15 ops/s; after (10 s): reads of 1.8 ms and updates
+	// of 3.6 ms every 100 ms, 20 ops/s.
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	for i := range 200 {
+		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
+		read, update := 1300*us, 3900*us
+		if i >= 100 {
+			read, update = 1800*us, 3600*us
+		}
+		l.add(opRead, at, read, nil)
+		if i%2 == 0 || i >= 100 {
+			l.add(opUpdate, at, update, nil)
+		}
+	}
+	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
+	conv := newConvergence()
+	conv.observe(13*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
+	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	if w.Converging.Ops != 150 || w.After.Ops != 200 {
+		t.Fatalf("converging %+v, after %+v", w.Converging, w.After)
+	}
+	near := func(got *float64, want float64) bool { return got != nil && math.Abs(*got-want) < 0.01 }
+
+	// Before the paused-again window the baseline is the paused window:
+	// converging p99 3.9 / 3 ms, over the bound.
+	if w.Baseline == nil || w.Baseline.Ops != 200 || !slices.Equal(w.BaselineWindows, []string{"paused"}) || !near(w.P99RatioBaseline, 1.3) || w.P99BoundMet == nil || *w.P99BoundMet {
+		t.Fatalf("baseline of the paused window alone %+v %v: p99 ratio %v, bound met %v", w.Baseline, w.BaselineWindows, w.P99RatioBaseline, w.P99BoundMet)
+	}
+	if w.PausedAgainQuiet != nil || w.PausedAgainReadRepairs != nil || w.DriftP99Ratio != nil || w.P99RatioPausedAgain != nil {
+		t.Errorf("paused-again figures without the window: quiet %v, read repairs %v, drift %v, converging / paused again %v", w.PausedAgainQuiet, w.PausedAgainReadRepairs, w.DriftP99Ratio, w.P99RatioPausedAgain)
+	}
+
+	// Paused again: 5 s, reads of 2 ms and updates of 4 ms, 10 ops/s.
+	again := windowOf("paused-again", spreadLog(0, 5, interleave(ops(25, opRead, 2*ms), ops(25, opUpdate, 4*ms))), 0, 5*time.Second)
+	w.setPausedAgain(again, aaeCounters{Bytes: map[string]float64{"root": 0}, ReadRepairs: 4})
+	if w.PausedAgain != again || w.PausedAgainQuiet == nil || !*w.PausedAgainQuiet || w.PausedAgainReadRepairs == nil || *w.PausedAgainReadRepairs != 4 {
+		t.Errorf("paused-again counters: quiet %v, read repairs %v", w.PausedAgainQuiet, w.PausedAgainReadRepairs)
+	}
+	// The baseline: 250 operations in 15 s, 16.7 ops/s; sorted, 100 of
+	// 1 ms, 25 of 2, 100 of 3 and 25 of 4: the p99 is 4 ms. Reads: 125,
+	// 100 of 1 ms and 25 of 2, p99 2 ms; updates: 100 of 3 ms and 25 of
+	// 4, p99 4 ms; 8.3 ops/s each.
+	bl := w.Baseline
+	if bl == nil || bl.Ops != 250 || bl.Ops != w.Paused.Ops+w.PausedAgain.Ops || bl.Errors != 1 || bl.ToSec != 15 || math.Abs(bl.OpsPerSec-250.0/15) > 1e-9 || math.Abs(bl.Latency.P99-4) > 0.02 {
+		t.Fatalf("baseline %+v", bl)
+	}
+	if !slices.Equal(w.BaselineWindows, []string{"paused", "paused-again"}) {
+		t.Errorf("baseline windows %v", w.BaselineWindows)
+	}
+	if rd, up := bl.Operations["read"], bl.Operations["update"]; rd == nil || up == nil || rd.Ops != 125 || up.Ops != 125 || math.Abs(rd.Latency.P99-2) > 0.01 || math.Abs(up.Latency.P99-4) > 0.02 {
+		t.Errorf("baseline per op %+v %+v", rd, up)
+	}
+	// The headline: converging / baseline, p99 3.9 / 4 ms, within the
+	// bound now; ops/s 15 / 16.7.
+	if !near(w.P99RatioBaseline, 0.975) || !near(w.ThroughputRatioBaseline, 0.9) || w.P99BoundMet == nil || !*w.P99BoundMet {
+		t.Errorf("converging / baseline: p99 %v, ops/s %v, bound met %v", w.P99RatioBaseline, w.ThroughputRatioBaseline, w.P99BoundMet)
+	}
+	checkOpRatios(t, "converging / baseline", w.OpRatiosBaseline, map[string]OpRatio{
+		"read": {P99Ratio: 1.3 / 2, ThroughputRatio: 10 / (125.0 / 15)}, "update": {P99Ratio: 3.9 / 4, ThroughputRatio: 5 / (125.0 / 15)},
+	})
+	// Converging against each paused window alone.
+	if !near(w.P99RatioPaused, 1.3) || !near(w.ThroughputRatioPaused, 0.75) || !near(w.P99RatioPausedAgain, 0.975) || !near(w.ThroughputRatioPausedAgain, 1.5) {
+		t.Errorf("converging / paused: p99 %v, ops/s %v; / paused again: p99 %v, ops/s %v", w.P99RatioPaused, w.ThroughputRatioPaused, w.P99RatioPausedAgain, w.ThroughputRatioPausedAgain)
+	}
+	checkOpRatios(t, "converging / paused again", w.OpRatiosPausedAgain, map[string]OpRatio{
+		"read": {P99Ratio: 1.3 / 2, ThroughputRatio: 2}, "update": {P99Ratio: 3.9 / 4, ThroughputRatio: 1},
+	})
+	// After / baseline: p99 3.6 / 4 ms, ops/s 20 / 16.7.
+	if !near(w.AfterP99RatioBaseline, 0.9) || !near(w.AfterThroughputRatioBaseline, 1.2) {
+		t.Errorf("after / baseline: p99 %v, ops/s %v", w.AfterP99RatioBaseline, w.AfterThroughputRatioBaseline)
+	}
+	checkOpRatios(t, "after / baseline", w.AfterOpRatiosBaseline, map[string]OpRatio{
+		"read": {P99Ratio: 0.9, ThroughputRatio: 1.2}, "update": {P99Ratio: 0.9, ThroughputRatio: 1.2},
+	})
+	// Drift: paused again / paused, p99 4 / 3 ms, ops/s 10 / 20.
+	if !near(w.DriftP99Ratio, 4.0/3) || !near(w.DriftThroughputRatio, 0.5) {
+		t.Errorf("drift: p99 %v, ops/s %v", w.DriftP99Ratio, w.DriftThroughputRatio)
+	}
+	checkOpRatios(t, "drift", w.DriftOpRatios, map[string]OpRatio{
+		"read": {P99Ratio: 2, ThroughputRatio: 0.5}, "update": {P99Ratio: 4.0 / 3, ThroughputRatio: 0.5},
+	})
+	// The converging window against before and after are as they were.
+	if !near(w.P99RatioAfter, 3.9/3.6) || !near(w.ThroughputRatioAfter, 0.75) || !near(w.P99Ratio, 1.3) {
+		t.Errorf("converging / after: p99 %v, ops/s %v; / before: p99 %v", w.P99RatioAfter, w.ThroughputRatioAfter, w.P99Ratio)
+	}
+
+	// Anti-entropy bytes during the paused-again window.
+	w.setPausedAgain(again, aaeCounters{Bytes: map[string]float64{"root": 30, "leaves": 12}})
+	if w.PausedAgainQuiet == nil || *w.PausedAgainQuiet || sumInts(w.PausedAgainAAEBytes) != 42 {
+		t.Errorf("anti-entropy bytes while paused again %v: quiet %v", w.PausedAgainAAEBytes, w.PausedAgainQuiet)
+	}
+
+	// The text says what the baseline is, and the drift.
+	var b strings.Builder
+	w.writeCost(&b)
+	for _, want := range []string{
+		"foreground p99 while converging: 0.97x its level with anti-entropy paused (both paused windows; within 20%: yes); ops/s 0.90x; read: p99 0.65x, ops/s 1.20x; update: p99 0.97x, ops/s 0.60x\n",
+		"  drift: paused again / paused: p99 1.33x, ops/s 0.50x; read: p99 2.00x, ops/s 0.50x; update: p99 1.33x, ops/s 0.50x\n",
+		"  after convergence (anti-entropy on, replicas equal) / baseline: p99 0.90x, ops/s 1.20x",
+		"  converging / paused again: p99 0.97x, ops/s 1.50x",
+		"WARNING: anti-entropy sent 42 bytes during the paused-again window",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("cost lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// checkOpRatios checks per-operation ratios against want, within 0.01.
+func checkOpRatios(t *testing.T, name string, got, want map[string]OpRatio) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %+v, want %+v", name, got, want)
+		return
+	}
+	for op, w := range want {
+		g, ok := got[op]
+		if !ok || math.Abs(g.P99Ratio-w.P99Ratio) > 0.01 || math.Abs(g.ThroughputRatio-w.ThroughputRatio) > 0.01 {
+			t.Errorf("%s %s: %+v, want %+v", name, op, g, w)
+		}
+	}
+}
+
 func TestAAEWorkloadJSON(t *testing.T) {
 	w := &AAEWorkload{Before: windowOf("before", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second)}
 	w.setPaused(windowOf("paused", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second), aaeCounters{})
 	conv := newConvergence()
 	conv.observe(5*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
 	w.setConverging(mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, aaeEvents{conv: conv})
+	w.setPausedAgain(windowOf("paused-again", mixedLog(10, time.Millisecond, 3*time.Millisecond), 0, 10*time.Second), aaeCounters{})
 	raw, err := json.Marshal(w)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +721,13 @@ func TestAAEWorkloadJSON(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"paused", "throughput_ratio_paused", "p99_ratio_paused", "p99_bound_met", "op_ratios_paused", "op_ratios", "op_ratios_after", "paused_quiet", "paused_read_repairs"} {
+	for _, key := range []string{
+		"paused", "throughput_ratio_paused", "p99_ratio_paused", "p99_bound_met", "op_ratios_paused", "op_ratios", "op_ratios_after", "paused_quiet", "paused_read_repairs",
+		"paused_again", "baseline", "baseline_windows", "throughput_ratio_baseline", "p99_ratio_baseline", "op_ratios_baseline",
+		"throughput_ratio_paused_again", "p99_ratio_paused_again", "op_ratios_paused_again",
+		"after_throughput_ratio_baseline", "after_p99_ratio_baseline", "after_op_ratios_baseline",
+		"drift_throughput_ratio", "drift_p99_ratio", "drift_op_ratios", "paused_again_quiet", "paused_again_read_repairs",
+	} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("no %q in %s", key, raw)
 		}
@@ -486,6 +741,13 @@ func TestAAEWorkloadJSON(t *testing.T) {
 	}
 	if m["p99_bound_met"] != true || m["op_ratios_paused"].(map[string]any)["update"] == nil {
 		t.Errorf("bound met %v, per op %v", m["p99_bound_met"], m["op_ratios_paused"])
+	}
+	baseline, _ := m["baseline"].(map[string]any)
+	if baseline["name"] != "baseline" || baseline["ops"] != 400.0 || baseline["from_s"] != 0.0 || baseline["to_s"] != 20.0 || baseline["operations"] == nil {
+		t.Errorf("baseline %v", baseline)
+	}
+	if m["paused_again_quiet"] != true || m["drift_p99_ratio"] != 1.0 {
+		t.Errorf("paused again quiet %v, drift %v", m["paused_again_quiet"], m["drift_p99_ratio"])
 	}
 }
 
@@ -698,13 +960,18 @@ func TestAAEModeFlags(t *testing.T) {
 
 func TestAAEReportText(t *testing.T) {
 	build, conv, convResume, allEq, allEqResume := 4.5, 30.25, 20.125, 31.0, 20.875
-	ratio, p99Paused, tputPaused := 0.9, 1.12, 0.95
+	ratio, p99Base, tputBase := 0.9, 1.12, 0.95
+	p99Paused, tputPaused, p99Again, tputAgain := 1.2, 0.93, 1.04, 0.97
+	afterP99, afterTput, driftP99, driftTput := 1.03, 0.99, 1.07, 0.96
+	repaused, againStart := 50.5, 51.25
+	var readRepairsAgain int64 = 3
+	quietAgain := true
 	met := true
 	r := &AAEReport{
 		Nodes: 3, N: 3, Partitions: 256, Records: 1000, ValueSize: 100, MissingFraction: 0.01, Loaded: 990, Missing: 10,
 		StoppedNode: "n3", Exchanges: "scheduled", IntervalSec: 60, StopSignal: "SIGTERM", StopClean: true, AAEShare: 0.05,
 		Object:            ObjectSize{Sampled: 10, EncodedMean: 190, EncodedMin: 189, EncodedMax: 191, BucketBytes: 5, KeyBytesMean: 7, MissingBytes: 2020},
-		TreesBuiltAtStart: 256, ResumedAfterSec: 10.125,
+		TreesBuiltAtStart: 256, ResumedAfterSec: 10.125, RepausedAfterSec: &repaused, PausedAgainStartAfterSec: &againStart,
 		ConvergedAfterSec: &conv, ConvergedAfterResumeSec: &convResume, Converged: true,
 		AllEqualAfterSec: &allEq, AllEqualAfterResumeSec: &allEqResume,
 		Bytes: aaeBytesOf(aaeCounters{Bytes: map[string]float64{"root": 100, "fetch": 7000}}, 2020, 10),
@@ -715,10 +982,19 @@ func TestAAEReportText(t *testing.T) {
 				"update": {Ops: 45, OpsPerSec: 4.5, Latency: Latency{P50: 1.5, P99: 4.5}},
 			}},
 			Converging:      &WorkloadWindow{Name: "converging", Ops: 90, OpsPerSec: 9},
+			PausedAgain:     &WorkloadWindow{Name: "paused-again", FromSec: 0, ToSec: 10, Ops: 97, OpsPerSec: 9.7, Latency: Latency{P50: 1, P99: 4.25}},
+			Baseline:        &WorkloadWindow{Name: "baseline", FromSec: 0, ToSec: 20, Ops: 192, OpsPerSec: 9.6, Latency: Latency{P50: 1, P99: 4.125}},
+			BaselineWindows: []string{"paused", "paused-again"},
 			ThroughputRatio: &ratio, P99Ratio: &ratio,
-			P99RatioPaused: &p99Paused, ThroughputRatioPaused: &tputPaused, P99BoundMet: &met,
-			OpRatiosPaused: map[string]OpRatio{"read": {ThroughputRatio: 0.9, P99Ratio: 1.25}},
-			PausedQuiet:    true,
+			P99RatioBaseline: &p99Base, ThroughputRatioBaseline: &tputBase, P99BoundMet: &met,
+			OpRatiosBaseline: map[string]OpRatio{"read": {ThroughputRatio: 0.9, P99Ratio: 1.25}},
+			P99RatioPaused:   &p99Paused, ThroughputRatioPaused: &tputPaused,
+			P99RatioPausedAgain: &p99Again, ThroughputRatioPausedAgain: &tputAgain,
+			OpRatiosPausedAgain:   map[string]OpRatio{"update": {ThroughputRatio: 1.01, P99Ratio: 0.98}},
+			AfterP99RatioBaseline: &afterP99, AfterThroughputRatioBaseline: &afterTput,
+			DriftP99Ratio: &driftP99, DriftThroughputRatio: &driftTput,
+			PausedQuiet:         true,
+			PausedAgainAAEBytes: map[string]int64{"root": 0}, PausedAgainQuiet: &quietAgain, PausedAgainReadRepairs: &readRepairsAgain,
 		},
 	}
 	var b strings.Builder
@@ -735,10 +1011,18 @@ func TestAAEReportText(t *testing.T) {
 		"30.250 s after the restart, 20.125 s after the resume (all in one poll: 31.000 s after the restart, 20.875 s after the resume)",
 		"objects 3.47x; bound (objects <= 3x the missing objects, tree overhead on top): NOT MET",
 		"paused  update", "45    4.5       0   1.500   4.500",
-		"foreground p99 while converging: 1.12x its level with anti-entropy paused (within 20%: yes); ops/s 0.95x; read: p99 1.25x, ops/s 0.90x\n",
+		"paused-again     all   0.000  10.000   97    9.7       0   1.000   4.250",
+		"baseline     all       -       -  192    9.6       0   1.000   4.125",
+		"foreground p99 while converging: 1.12x its level with anti-entropy paused (both paused windows; within 20%: yes); ops/s 0.95x; read: p99 1.25x, ops/s 0.90x\n",
+		"  converging / paused: p99 1.20x, ops/s 0.93x\n",
+		"  converging / paused again: p99 1.04x, ops/s 0.97x; update: p99 0.98x, ops/s 1.01x\n",
+		"  after convergence (anti-entropy on, replicas equal) / baseline: p99 1.03x, ops/s 0.99x\n",
+		"  drift: paused again / paused: p99 1.07x, ops/s 0.96x\n",
 		"converging against before the stop: 0.90x the ops/s",
-		"0 while paused (quiet: yes)",
+		"0 while paused (quiet: yes), 0 while paused again (quiet: yes)",
+		"0 converging, 0 after, 3 paused again\n",
 		"NOT every partition equal in one poll",
+		"  paused again: anti-entropy paused on every node again 50.500 s after the restart; the paused-again window started 51.250 s after the restart, once no anti-entropy byte moved\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
@@ -752,8 +1036,10 @@ func TestAAEReportText(t *testing.T) {
 	r.StopSignal, r.StopClean, r.TreesBuiltAtStart = "SIGKILL", false, 0
 	builtAfter, builtAfterResume := 12.5, 2.375
 	r.TreeBuildSec, r.TreesBuiltAfterSec, r.TreesBuiltAfterResumeSec = &build, &builtAfter, &builtAfterResume
-	p99Paused = 1.5
+	p99Base = 1.5
 	r.Workload.PausedQuiet, r.Workload.PausedAAEBytes = false, map[string]int64{"root": 120}
+	quietAgain = false
+	r.Workload.PausedAgainAAEBytes = map[string]int64{"root": 40, "branches": 2}
 	b.Reset()
 	if err := r.writeText(&b); err != nil {
 		t.Fatal(err)
@@ -762,12 +1048,34 @@ func TestAAEReportText(t *testing.T) {
 	for _, want := range []string{
 		"n3 stopped (SIGKILL, 0.000 s: no trees saved)", "trees it loaded at its start: 0 of 256\n",
 		"trees: built in 4.500 s (tutti_aae_tree_build_seconds), seen built 12.500 s after the restart, 2.375 s after the resume\n",
-		"1.50x its level with anti-entropy paused (within 20%: no)",
+		"1.50x its level with anti-entropy paused (both paused windows; within 20%: no)",
 		"WARNING: anti-entropy sent 120 bytes during the paused window",
-		"120 while paused (quiet: no)",
+		"WARNING: anti-entropy sent 42 bytes during the paused-again window",
+		"120 while paused (quiet: no), 42 while paused again (quiet: no)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The run ended before the paused-again window: the baseline is the
+	// first paused window alone, and the report says so.
+	r.Workload.PausedAgain, r.Workload.BaselineWindows = nil, []string{"paused"}
+	r.Workload.P99RatioPausedAgain, r.Workload.ThroughputRatioPausedAgain, r.Workload.OpRatiosPausedAgain = nil, nil, nil
+	r.Workload.DriftP99Ratio, r.Workload.DriftThroughputRatio = nil, nil
+	r.Workload.PausedAgainQuiet, r.Workload.PausedAgainAAEBytes, r.Workload.PausedAgainReadRepairs = nil, nil, nil
+	r.RepausedAfterSec, r.PausedAgainStartAfterSec = nil, nil
+	b.Reset()
+	if err := r.writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out = b.String()
+	if !strings.Contains(out, "1.50x its level with anti-entropy paused (the paused window only; within 20%: no)") {
+		t.Errorf("report does not say the baseline is the paused window only:\n%s", out)
+	}
+	for _, absent := range []string{"paused again", "paused-again", "drift"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("report mentions %q without a paused-again window:\n%s", absent, out)
 		}
 	}
 }

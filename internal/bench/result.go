@@ -175,7 +175,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	phases := []namedPhase{{"load", r.Load}, {"run", r.Run}}
 	if a := r.AAE; a != nil {
-		phases = []namedPhase{{"load", r.Load}, {"before", a.Before}, {"missing", a.MissingWrites}, {"paused", a.Paused}, {"run", r.Run}}
+		phases = []namedPhase{{"load", r.Load}, {"before", a.Before}, {"missing", a.MissingWrites}, {"paused", a.Paused}, {"run", r.Run}, {"paused-again", a.PausedAgain}}
 	}
 	for _, ph := range phases {
 		if ph.phase == nil {
