@@ -336,9 +336,12 @@ func (a *antiEntropy) exchange(ctx context.Context, pair aaePair) *aae.Exchange 
 			break
 		}
 		ex.Handle(replyFromProto(reply))
-		// A step, both sides' work and the wire between them, is one
-		// slice of work for the pacer; the limiter then paces bytes.
-		if !a.pace(ctx, began) {
+		// A step past the roots, both sides' work and the wire between
+		// them, is one slice of work for the pacer; the limiter then
+		// paces bytes. Comparing roots costs what a ping does and is not
+		// paced, so that every pair is compared once per interval however
+		// loaded the node.
+		if req.Kind != aae.KindRoot && !a.pace(ctx, began) {
 			ex.Fail(ctx.Err())
 			break
 		}
