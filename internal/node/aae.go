@@ -135,7 +135,7 @@ func (l nodeLocal) Merge(p int, o aae.Object) ([]byte, error) {
 // the partitions not loaded from the last clean stop, while the node
 // serves. A partition is one slice of work for the pacer.
 func (a *antiEntropy) buildTrees(ctx context.Context) {
-	start := time.Now()
+	var start time.Time // of the first partition built, after any pause
 	built := 0
 	for p := range a.trees.parts {
 		if _, ok := a.trees.root(p); ok {
@@ -145,6 +145,9 @@ func (a *antiEntropy) buildTrees(ctx context.Context) {
 			return
 		}
 		began := time.Now()
+		if built == 0 {
+			start = began
+		}
 		if err := a.trees.rebuild(p, a.n.replica); err != nil {
 			a.n.log.Error("building a partition's merkle tree", "partition", p, "err", err)
 			return

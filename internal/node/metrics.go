@@ -54,7 +54,7 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			"Bytes of anti-entropy messages this node sent (requests of its exchanges, replies to its peers'), by step: root, branches, leaves, items, digests, fetch, push.", "step",
 			"root", "branches", "leaves", "items", "digests", "fetch", "push"),
 		aaeBuildSeconds: func() prometheus.Gauge {
-			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tutti_aae_tree_build_seconds", Help: "How long building every partition's Merkle tree from storage took at start (0 until done)."})
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tutti_aae_tree_build_seconds", Help: "How long building the Merkle trees not saved by the last clean stop took, from the first (after any pause at start); 0 until done, and when all were loaded."})
 			reg.MustRegister(g)
 			return g
 		}(),
