@@ -400,6 +400,31 @@ func TestWindowOperations(t *testing.T) {
 	}
 }
 
+// convergeAt10s gives w a workload that began at the resume, 3 s after the
+// restart, and converged 10 s into it: reads every 100 ms and updates
+// every 200 ms while converging, both every 100 ms for the 10 s after,
+// with the given latencies.
+func convergeAt10s(w *AAEWorkload, read, update, readAfter, updateAfter time.Duration) {
+	var l writeLog
+	origin := time.Unix(1000, 0)
+	l.origin = origin
+	for i := range 200 {
+		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
+		r, u := read, update
+		if i >= 100 {
+			r, u = readAfter, updateAfter
+		}
+		l.add(opRead, at, r, nil)
+		if i%2 == 0 || i >= 100 { // half the updates while converging
+			l.add(opUpdate, at, u, nil)
+		}
+	}
+	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
+	conv := newConvergence()
+	conv.observe(13*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
+	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+}
+
 func TestPausedComparison(t *testing.T) {
 	// Paused: reads 1 ms, updates 3 ms. Converging: reads 1.1 ms, updates
 	// 3.3 ms (the overall p99 1.1x: within 20%); after convergence as
@@ -410,25 +435,8 @@ func TestPausedComparison(t *testing.T) {
 	if !w.PausedQuiet || w.PausedReadRepairs != 2 || w.PausedAAEBytes["root"] != 0 {
 		t.Errorf("paused counters: quiet %v, read repairs %d, bytes %v", w.PausedQuiet, w.PausedReadRepairs, w.PausedAAEBytes)
 	}
-	var l writeLog
-	origin := time.Unix(1000, 0)
-	l.origin = origin
-	for i := range 200 {
-		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
-		read, update := 1100*time.Microsecond, 3300*time.Microsecond
-		if i >= 100 {
-			read, update = time.Millisecond, 3*time.Millisecond
-		}
-		l.add(opRead, at, read, nil)
-		if i%2 == 0 || i >= 100 { // half the updates while converging
-			l.add(opUpdate, at, update, nil)
-		}
-	}
-	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
-	conv := newConvergence()
-	conv.observe(13*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
 	// The workload began at the resume, 3 s after the restart.
-	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	convergeAt10s(w, 1100*time.Microsecond, 3300*time.Microsecond, time.Millisecond, 3*time.Millisecond)
 	if w.Converging.Ops != 150 || w.After.Ops != 200 {
 		t.Fatalf("converging %+v, after %+v", w.Converging, w.After)
 	}
@@ -450,7 +458,7 @@ func TestPausedComparison(t *testing.T) {
 	// Converging 1.3x slower than paused: the bound is missed.
 	w.setPaused(windowOf("paused", mixedLog(10, 846*time.Microsecond, 2538*time.Microsecond), 0, 10*time.Second),
 		aaeCounters{Bytes: map[string]float64{"root": 40, "fetch": 2}})
-	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	convergeAt10s(w, 1100*time.Microsecond, 3300*time.Microsecond, time.Millisecond, 3*time.Millisecond)
 	if w.P99BoundMet == nil || *w.P99BoundMet || math.Abs(*w.P99RatioPaused-1.3) > 0.02 {
 		t.Errorf("p99 ratio %v: bound met %v", *w.P99RatioPaused, w.P99BoundMet)
 	}
@@ -583,24 +591,7 @@ func TestBaselineBracket(t *testing.T) {
 	// Converging (10 s): reads of 1.3 ms every 100 ms, updates of 3.9 ms
 	// every 200 ms, 15 ops/s; after (10 s): reads of 1.8 ms and updates
 	// of 3.6 ms every 100 ms, 20 ops/s.
-	var l writeLog
-	origin := time.Unix(1000, 0)
-	l.origin = origin
-	for i := range 200 {
-		at := origin.Add(time.Duration(i) * 100 * time.Millisecond)
-		read, update := 1300*us, 3900*us
-		if i >= 100 {
-			read, update = 1800*us, 3600*us
-		}
-		l.add(opRead, at, read, nil)
-		if i%2 == 0 || i >= 100 {
-			l.add(opUpdate, at, update, nil)
-		}
-	}
-	tl := mergeLogs([]*writeLog{&l}, 20*time.Second)
-	conv := newConvergence()
-	conv.observe(13*time.Second, []aaeStatus{status("a"), status("a"), status("a")})
-	w.setConverging(tl, 3*time.Second, aaeEvents{conv: conv, resumed: 3 * time.Second})
+	convergeAt10s(w, 1300*us, 3900*us, 1800*us, 3600*us)
 	if w.Converging.Ops != 150 || w.After.Ops != 200 {
 		t.Fatalf("converging %+v, after %+v", w.Converging, w.After)
 	}
