@@ -303,6 +303,10 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	// Resume, and watch the replicas converge.
+	atResume, err := cl.counters(ctx, 0, 1, 2)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
 	ev.resumed = time.Since(restartAt)
 	if err := cl.setAAEPaused(ctx, false, 0, 1, 2); err != nil {
 		return res, fmt.Errorf("bench: resuming anti-entropy: %w", err)
@@ -325,6 +329,9 @@ func runAAE(ctx context.Context, cfg Config) (res *Result, err error) {
 			ids[i] = nd.id
 		}
 		r.setBytes(sumDeltas(ev.convCounters, before), ev.convCounters, before, ids, cfg.Bucket, uint64(loaded), uint64(cfg.Records))
+		// The paused window has its own read repairs: these are the
+		// converging window's alone.
+		r.Bytes.ReadRepairs = int64(math.Round(sumDeltas(ev.convCounters, atResume).ReadRepairs))
 	}
 	if t != nil {
 		r.Workload.setConverging(t, wl, ev)

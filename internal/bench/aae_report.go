@@ -209,7 +209,8 @@ type AAEBytes struct {
 	BoundMet bool `json:"bound_met"`
 	// KeysRepaired is tutti_aae_keys_repaired_total by direction, and
 	// ExchangesByOutcome tutti_aae_exchanges_total by outcome, over the
-	// same span; ReadRepairs tutti_read_repairs_total.
+	// same span; ReadRepairs tutti_read_repairs_total from the resume to
+	// convergence (the converging window: the paused one has its own).
 	KeysRepaired       map[string]int64 `json:"keys_repaired"`
 	ExchangesByOutcome map[string]int64 `json:"exchanges_by_outcome"`
 	ReadRepairs        int64            `json:"read_repairs"`
