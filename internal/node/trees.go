@@ -44,8 +44,8 @@ type liveTree struct {
 // is stopping.
 var errSealed = errors.New("node: stopping: merkle trees saved, no more object writes")
 
-// savedTreesKey is where save keeps the trees, among the node's metadata.
-var savedTreesKey = storage.MetaKey("aae-trees")
+// savedTreesName names the metadata key where save keeps the trees.
+const savedTreesName = "aae-trees"
 
 func newTrees(q int) *trees { return &trees{parts: make([]liveTree, q)} }
 
@@ -134,7 +134,7 @@ func (t *trees) save(e storage.Engine) (int, error) {
 		}
 	}
 	b := &storage.Batch{}
-	b.Set(savedTreesKey, aae.EncodeSnapshot(len(t.parts), built))
+	b.Set(storage.MetaKey(savedTreesName), aae.EncodeSnapshot(len(t.parts), built))
 	if err := e.Apply(b, true); err != nil {
 		return 0, fmt.Errorf("saving merkle trees: %w", err)
 	}
@@ -146,7 +146,7 @@ func (t *trees) save(e storage.Engine) (int, error) {
 // loaded; saved trees that cannot be trusted are dropped and counted as
 // none, with the reason.
 func (t *trees) load(e storage.Engine) (int, error) {
-	raw, err := e.Get(savedTreesKey)
+	raw, err := e.Get(storage.MetaKey(savedTreesName))
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
@@ -154,7 +154,7 @@ func (t *trees) load(e storage.Engine) (int, error) {
 		return 0, fmt.Errorf("reading saved merkle trees: %w", err)
 	}
 	b := &storage.Batch{}
-	b.Del(savedTreesKey)
+	b.Del(storage.MetaKey(savedTreesName))
 	if err := e.Apply(b, true); err != nil {
 		return 0, fmt.Errorf("deleting saved merkle trees: %w", err)
 	}
