@@ -37,3 +37,26 @@ func (f *Forest) Build(p int, hash func(add func(segment int, h uint64)) error) 
 	f.ready[p] = true
 	return nil
 }
+
+// Snapshot encodes the built trees, as EncodeSnapshot does.
+func (f *Forest) Snapshot() []byte {
+	built := map[int]*Tree{}
+	for p := range f.trees {
+		if f.ready[p] {
+			built[p] = &f.trees[p]
+		}
+	}
+	return EncodeSnapshot(len(f.trees), built)
+}
+
+// Restore takes up the trees of a Snapshot as built, and returns how many.
+func (f *Forest) Restore(b []byte) (int, error) {
+	saved, err := DecodeSnapshot(b, len(f.trees))
+	if err != nil {
+		return 0, err
+	}
+	for p, t := range saved {
+		f.trees[p], f.ready[p] = *t, true
+	}
+	return len(saved), nil
+}

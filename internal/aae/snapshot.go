@@ -13,6 +13,10 @@ import (
 // that trees saved by an older build are rebuilt rather than trusted.
 const snapshotVersion = 1
 
+// SnapshotName names the metadata key under which a node that stopped
+// cleanly keeps its snapshot (storage.MetaKey(SnapshotName)).
+const SnapshotName = "aae-trees"
+
 // snapshotEntryLen is one saved tree: its partition and its leaves.
 const snapshotEntryLen = 2 + Segments*8
 

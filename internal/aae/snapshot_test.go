@@ -91,3 +91,31 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		}
 	})
 }
+
+func TestForestSnapshotRestoresTheBuiltTrees(t *testing.T) {
+	const q = 4
+	f := NewForest(q)
+	for _, p := range []int{0, 2} {
+		if err := f.Build(p, func(add func(int, uint64)) error { add(p, uint64(p)+7); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Write(2, 9, 0xf00, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	again := NewForest(q)
+	n, err := again.Restore(f.Snapshot())
+	if err != nil || n != 2 {
+		t.Fatalf("restored %d trees, %v; want the 2 built", n, err)
+	}
+	for p := range q {
+		want, wantOK := f.Tree(p)
+		got, ok := again.Tree(p)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("partition %d: restored %x (built %v), saved %x (built %v)", p, got.Root(), ok, want.Root(), wantOK)
+		}
+	}
+	if _, err := NewForest(2 * q).Restore(f.Snapshot()); !errors.Is(err, ErrSnapshot) {
+		t.Fatalf("a snapshot of another Q: %v", err)
+	}
+}

@@ -44,9 +44,6 @@ type liveTree struct {
 // is stopping.
 var errSealed = errors.New("node: stopping: merkle trees saved, no more object writes")
 
-// savedTreesName names the metadata key where save keeps the trees.
-const savedTreesName = "aae-trees"
-
 func newTrees(q int) *trees { return &trees{parts: make([]liveTree, q)} }
 
 // Write implements replica.Trees.
@@ -134,7 +131,7 @@ func (t *trees) save(e storage.Engine) (int, error) {
 		}
 	}
 	b := &storage.Batch{}
-	b.Set(storage.MetaKey(savedTreesName), aae.EncodeSnapshot(len(t.parts), built))
+	b.Set(storage.MetaKey(aae.SnapshotName), aae.EncodeSnapshot(len(t.parts), built))
 	if err := e.Apply(b, true); err != nil {
 		return 0, fmt.Errorf("saving merkle trees: %w", err)
 	}
@@ -146,7 +143,7 @@ func (t *trees) save(e storage.Engine) (int, error) {
 // loaded; saved trees that cannot be trusted are dropped and counted as
 // none, with the reason.
 func (t *trees) load(e storage.Engine) (int, error) {
-	raw, err := e.Get(storage.MetaKey(savedTreesName))
+	raw, err := e.Get(storage.MetaKey(aae.SnapshotName))
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
@@ -154,7 +151,7 @@ func (t *trees) load(e storage.Engine) (int, error) {
 		return 0, fmt.Errorf("reading saved merkle trees: %w", err)
 	}
 	b := &storage.Batch{}
-	b.Del(storage.MetaKey(savedTreesName))
+	b.Del(storage.MetaKey(aae.SnapshotName))
 	if err := e.Apply(b, true); err != nil {
 		return 0, fmt.Errorf("deleting saved merkle trees: %w", err)
 	}

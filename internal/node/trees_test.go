@@ -178,11 +178,11 @@ func TestUntrustedSavedTreesAreDropped(t *testing.T) {
 	if n, err := newTrees(2 * q).load(s.Engine); n != 0 || !errors.Is(err, aae.ErrSnapshot) {
 		t.Fatalf("trees saved for another Q: %d loaded, %v", n, err)
 	}
-	if _, err := s.Engine.Get(storage.MetaKey(savedTreesName)); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Engine.Get(storage.MetaKey(aae.SnapshotName)); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("dropped trees left in storage: %v", err)
 	}
 	b := &storage.Batch{}
-	b.Set(storage.MetaKey(savedTreesName), []byte("not trees"))
+	b.Set(storage.MetaKey(aae.SnapshotName), []byte("not trees"))
 	if err := s.Engine.Apply(b, true); err != nil {
 		t.Fatal(err)
 	}

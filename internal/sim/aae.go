@@ -19,11 +19,12 @@ import (
 
 // Anti-entropy (package aae) in the simulator, as internal/node runs it
 // (aae.go there). Every node keeps a Merkle tree per partition (an
-// aae.Forest as its replica.Store's Trees) in memory only: a start (the
-// first, or after a crash, a data loss or a clean restart) rebuilds them
-// from storage in the background, which the simulator models as a build a
-// few hundred milliseconds after the start; until then exchanges touching
-// the node end NotReady. Every aaeTick a node starts the exchanges that are
+// aae.Forest as its replica.Store's Trees) in memory; a clean shutdown
+// saves the built ones in storage and the next start takes them up. A start
+// rebuilds the others (all of them after a crash or a data loss) from
+// storage in the background, which the simulator models as a build a few
+// hundred milliseconds after the start; until then exchanges touching the
+// node's unbuilt trees end NotReady. Every aaeTick a node starts the exchanges that are
 // due, least recently exchanged first, at most aaeParallel at a time: each
 // partition it owns with each other owner it sees alive, once per
 // AAEInterval after the last exchange of the pair completed (or the peer's
@@ -124,6 +125,39 @@ func (n *Node) openAAE() {
 	}
 }
 
+// saveTrees stores the built trees, synced, as a node stopping cleanly
+// does: its storage holds no write they miss.
+func (n *Node) saveTrees() error {
+	b := &storage.Batch{}
+	b.Set(storage.MetaKey(aae.SnapshotName), n.aae.forest.Snapshot())
+	return n.engine.Apply(b, true)
+}
+
+// loadTrees takes up the trees the last clean stop saved, deleting them
+// (synced) before the node writes anything, as the node's start does. The
+// liveness checks then hold trees kept across restarts to storage, where a
+// rebuild at every start would hide a write that missed its tree.
+func (n *Node) loadTrees() error {
+	raw, err := n.engine.Get(storage.MetaKey(aae.SnapshotName))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := &storage.Batch{}
+	b.Del(storage.MetaKey(aae.SnapshotName))
+	if err := n.engine.Apply(b, true); err != nil {
+		return err
+	}
+	loaded, err := n.aae.forest.Restore(raw)
+	if err != nil {
+		return err
+	}
+	n.w.tracef("%s loaded %d saved trees", n.id, loaded)
+	return nil
+}
+
 // startAAE schedules the build of the trees and, unless anti-entropy is
 // off, the exchanges.
 func (n *Node) startAAE() {
@@ -133,10 +167,13 @@ func (n *Node) startAAE() {
 	}
 }
 
-// buildTrees builds every partition's tree from storage, as the node's
-// background build does after a start.
+// buildTrees builds every partition's tree that was not saved, from
+// storage, as the node's background build does after a start.
 func (n *Node) buildTrees() {
 	for p := range n.w.ring.Q() {
+		if _, ok := n.aae.forest.Tree(p); ok {
+			continue
+		}
 		err := n.aae.forest.Build(p, func(add func(int, uint64)) error { return n.store.HashPartition(p, func() {}, add) })
 		if err != nil {
 			n.w.violation("Simulator", "", -1, "%s building the tree of partition %d: %v", n.id, p, err)

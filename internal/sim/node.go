@@ -87,6 +87,9 @@ func (n *Node) open() error {
 	n.clock = hlc.NewClock(n.physical)
 	n.store = &replica.Store{Engine: n.engine, Counter: (*counter)(n), Clock: n.clock}
 	n.openAAE()
+	if err := n.loadTrees(); err != nil {
+		return fmt.Errorf("sim: %s: saved trees: %w", n.id, err)
+	}
 	n.alive = map[string]bool{}
 	for _, m := range n.w.ring.Members() {
 		n.alive[m.ID] = true
@@ -575,6 +578,9 @@ func (n *Node) shutdown() {
 	w := n.w
 	if !n.stop() {
 		return
+	}
+	if err := n.saveTrees(); err != nil {
+		w.violation("Simulator", "", -1, "%s saving its trees: %v", n.id, err)
 	}
 	if err := n.ident.Close(); err != nil {
 		w.violation("Simulator", "", -1, "%s closing its identity: %v", n.id, err)
