@@ -2,10 +2,7 @@ package bench_test
 
 import (
 	"math"
-	"net"
-	"net/url"
 	"testing"
-	"time"
 
 	"github.com/tutti-kv/tutti/internal/bench"
 )
@@ -65,17 +62,7 @@ func TestAAERun(t *testing.T) {
 	if res.Run == nil || res.Load == nil || r.Before == nil || r.MissingWrites == nil || r.MissingWrites.Errors != 0 || r.Paused == nil || r.Paused.Ops == 0 || r.PausedAgain == nil || r.PausedAgain.Ops == 0 {
 		t.Errorf("phases: load %v, before %v, missing %+v, paused %v, run %v, paused again %v", res.Load, r.Before, r.MissingWrites, r.Paused, res.Run, r.PausedAgain)
 	}
-	// Every node was killed when the command returned.
-	for _, e := range res.Endpoints {
-		u, err := url.Parse(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if conn, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
-			conn.Close()
-			t.Errorf("%s still accepts connections after the run", e)
-		}
-	}
+	checkAllStopped(t, res)
 }
 
 // checkPausedWindow checks the baseline: the workload ran with

@@ -90,10 +90,12 @@ func TestFailoverValidation(t *testing.T) {
 	if proto, _, err := h.validate(); err != nil || proto != protocolHTTP {
 		t.Errorf("http failover validate = %v %v", proto, err)
 	}
-	for name, c := range map[string]struct {
-		mutate func(*Config)
-		want   string
-	}{
+	refused(t, func() Config {
+		cfg := good
+		fo := *good.Failover
+		cfg.Failover = &fo
+		return cfg
+	}, map[string]invalid{
 		"endpoints":         {func(c *Config) { c.Endpoints = []string{"grpc://a:1"} }, "cannot be used with --endpoints"},
 		"read only":         {func(c *Config) { c.Workload, _ = ParseWorkload("c") }, "has no writes"},
 		"two nodes":         {func(c *Config) { c.Failover.Nodes = 2 }, "nodes must be 3 to 9"},
@@ -104,10 +106,22 @@ func TestFailoverValidation(t *testing.T) {
 		"restart too early": {func(c *Config) { c.Failover.RestartAfter = time.Second }, "at least the 2s failover window"},
 		"protocol":          {func(c *Config) { c.Failover.Protocol = "tcp" }, "protocol must be grpc or http"},
 		"common checks too": {func(c *Config) { c.Records = 0 }, "records must be at least 1"},
-	} {
-		cfg := good
-		fo := *good.Failover
-		cfg.Failover = &fo
+	})
+}
+
+// invalid is a change that makes a valid Config invalid, and what the
+// error must say.
+type invalid struct {
+	mutate func(*Config)
+	want   string
+}
+
+// refused checks that each case, applied to a fresh valid Config, fails
+// validation with an error saying what it wants.
+func refused(t *testing.T, fresh func() Config, cases map[string]invalid) {
+	t.Helper()
+	for name, c := range cases {
+		cfg := fresh()
 		c.mutate(&cfg)
 		if _, _, err := cfg.validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one saying %q", name, err, c.want)

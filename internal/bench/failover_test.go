@@ -83,8 +83,14 @@ func runFailover(t *testing.T, args ...string) *bench.Result {
 	if res.Failover == nil {
 		t.Fatalf("no failover report: %s", out)
 	}
-	// Every node was killed when the command returned: nothing listens on
-	// their ports.
+	checkAllStopped(t, res)
+	return res
+}
+
+// checkAllStopped checks that every node of a run was killed when the
+// command returned: nothing listens on their ports.
+func checkAllStopped(t *testing.T, res *bench.Result) {
+	t.Helper()
 	for _, e := range res.Endpoints {
 		u, err := url.Parse(e)
 		if err != nil {
@@ -95,7 +101,6 @@ func runFailover(t *testing.T, args ...string) *bench.Result {
 			t.Errorf("%s still accepts connections after the run", e)
 		}
 	}
-	return res
 }
 
 // windows indexes the report's windows by name, and checks their order.

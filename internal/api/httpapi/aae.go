@@ -82,7 +82,7 @@ func (a *api) setPaused(w http.ResponseWriter, r *http.Request, paused bool) err
 		return err
 	}
 	a.aae.SetPaused(paused)
-	writeJSON(w, http.StatusOK, map[string]bool{"paused": a.aae.AAEStatus().Paused})
+	writeJSON(w, http.StatusOK, map[string]bool{"paused": paused})
 	return nil
 }
 
